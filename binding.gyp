@@ -1,0 +1,44 @@
+{
+  "variables": {
+    "openssl_fips": "",
+    "core_sources": [
+      "native/core/handshake.cc",
+      "native/core/http_upgrade.cc",
+      "native/core/net.cc",
+      "native/core/server.cc",
+      "native/core/server_handshake.cc",
+      "native/core/server_output.cc",
+      "native/core/status.cc",
+      "native/core/utf8.cc"
+    ]
+  },
+  "target_defaults": {
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+    "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fno-exceptions"],
+    "conditions": [
+      ["OS!='linux'", { "type": "none", "sources": [], "actions": [{
+        "action_name": "unsupported",
+        "inputs": [], "outputs": ["unsupported"],
+        "action": ["sh", "-c", "echo 'epollws needs Linux (epoll)' >&2; exit 1"]
+      }] }]
+    ]
+  },
+  "targets": [
+    {
+      "target_name": "epollws_core",
+      "type": "static_library",
+      "sources": ["<@(core_sources)"]
+    },
+    {
+      "target_name": "epollws",
+      "dependencies": [
+        "epollws_core",
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
+      ],
+      "sources": ["native/binding/addon.cc", "native/binding/server_wrap.cc"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+    }
+  ]
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// The example echo server (`npm start -- --port <n> --host <addr>`): every text and binary
+// message goes back unchanged, messages up to 16 MiB (plus headroom) are allowed.
+'use strict';
+const { parseArgs } = require('node:util');
+const { WebSocketServer } = require('..');
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '8080' },
+    host: { type: 'string', default: '127.0.0.1' },
+  },
+});
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`Invalid --port: ${values.port}`);
+  process.exit(2);
+}
+
+const server = new WebSocketServer({
+  port,
+  host: values.host,
+  maxPayload: 16 * 1024 * 1024 + 64 * 1024,
+});
+
+server.on('connection', (socket) => {
+  socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+});
+server.on('error', (error) => {
+  console.error(`echo server: ${error.message}`);
+  process.exit(1);
+});
+server.on('listening', () => {
+  const { port: bound } = server.address();
+  const host = values.host.includes(':') ? `[${values.host}]` : values.host;
+  console.log(`listening on ws://${host}:${bound}`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    server.close();
+    process.exit(0);
+  });
+}

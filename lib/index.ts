@@ -1,0 +1,9 @@
+export { WebSocketServer } from './websocket-server';
+export type { AddressInfo, WebSocketServerEvents } from './websocket-server';
+export { WebSocket } from './websocket';
+export type { BinaryType, SendCallback, SendOptions, WebSocketData, WebSocketEvents } from './websocket';
+export { WebSocketError, SystemError } from './errors';
+export type { ServerOptions, UpgradeDecision, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './options';
+export type { UpgradeRequest, RequestSocketInfo } from './request';
+export { CONNECTING, OPEN, CLOSING, CLOSED } from './constants';
+export type { ReadyState } from './constants';

@@ -1,0 +1,155 @@
+// Option defaults and validation. Mistakes are programmer errors: they throw TypeError/RangeError
+// synchronously from the constructor, naming the option and the value.
+import type { UpgradeRequest } from './request';
+
+export interface VerifyClientInfo {
+  origin: string | undefined;
+  secure: boolean;
+  req: UpgradeRequest;
+}
+export type VerifyClientCallback = (
+  verified: boolean,
+  code?: number,
+  message?: string,
+  headers?: Record<string, string>,
+) => void;
+export type VerifyClient =
+  | ((info: VerifyClientInfo) => boolean)
+  | ((info: VerifyClientInfo, callback: VerifyClientCallback) => void);
+
+/** What an `upgrade` hook decides for one request. Returning nothing accepts with the defaults. */
+export type UpgradeDecision =
+  | {
+      action: 'accept';
+      /** Overrides the subprotocol chosen by handleProtocols. */
+      protocol?: string;
+      /** Extra response headers for the 101 answer. */
+      headers?: Record<string, string>;
+    }
+  | {
+      action: 'reject';
+      status: number;
+      headers?: Record<string, string>;
+      body?: string;
+    };
+
+export interface ServerOptions {
+  /** A port, or several served by the same reactor (0 picks a free one). */
+  port?: number | number[];
+  /** Address to listen on; all addresses (IPv6 dual-stack) when omitted. */
+  host?: string;
+  /** Accept only upgrade requests for this path (others get 404). */
+  path?: string;
+  backlog?: number;
+  /** Largest message accepted, in bytes (default 100 MiB); larger ones close with 1009. */
+  maxPayload?: number;
+  /** Largest HTTP request head (default 16 KiB); larger ones get 431. */
+  maxHeaderSize?: number;
+  /** Connections beyond this number get 503 (0: no limit but the fd limit). */
+  maxConnections?: number;
+  /** Milliseconds a client has to complete the opening handshake (default 10 s). */
+  handshakeTimeout?: number;
+  /** Milliseconds to wait for the peer's close frame and FIN before dropping it (default 30 s). */
+  closeTimeout?: number;
+  /** Track connections in `server.clients` (default true). */
+  clientTracking?: boolean;
+  /** Set SO_REUSEPORT so several processes or workers can share the port. */
+  reusePort?: boolean;
+  handleProtocols?: (protocols: Set<string>, request: UpgradeRequest) => string | false;
+  verifyClient?: VerifyClient;
+  /** Decide each upgrade, possibly asynchronously (authentication...). */
+  upgrade?: (request: UpgradeRequest) => UpgradeDecision | void | Promise<UpgradeDecision | void>;
+  /** Accepted for ws compatibility; permessage-deflate is declined (not negotiated) for now. */
+  perMessageDeflate?: boolean | object;
+  /** Not supported yet: epollws owns its listening sockets. */
+  server?: unknown;
+  noServer?: boolean;
+}
+
+export interface NormalizedOptions {
+  ports: number[];
+  host: string;
+  path: string;
+  backlog: number;
+  maxPayload: number;
+  maxHeaderSize: number;
+  maxConnections: number;
+  handshakeTimeout: number;
+  closeTimeout: number;
+  clientTracking: boolean;
+  reusePort: boolean;
+  handleProtocols: ServerOptions['handleProtocols'];
+  verifyClient: VerifyClient | undefined;
+  upgrade: ServerOptions['upgrade'];
+}
+
+export const DEFAULTS = {
+  backlog: 511,
+  maxPayload: 100 * 1024 * 1024,
+  maxHeaderSize: 16 * 1024,
+  maxConnections: 0,
+  handshakeTimeout: 10_000,
+  closeTimeout: 30_000,
+} as const;
+
+// Payload lengths travel as uint32 between the core and JS.
+const MAX_PAYLOAD_LIMIT = 0xffffffff;
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`Expected the "${name}" option to be an integer, got ${String(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new RangeError(`Expected the "${name}" option to be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`Expected the "${name}" option to be a function`);
+  }
+  return value;
+}
+
+export function normalizeOptions(options: ServerOptions): NormalizedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('Expected an options object');
+  }
+  if (options.server !== undefined || options.noServer) {
+    throw new TypeError(
+      'The "server" and "noServer" options are not supported yet: epollws listens itself; pass "port"',
+    );
+  }
+  if (options.port === undefined) {
+    throw new TypeError('The "port" option must be specified');
+  }
+  const portList = Array.isArray(options.port) ? options.port : [options.port];
+  if (portList.length === 0) throw new RangeError('Expected the "port" option to list at least one port');
+  const ports = portList.map((port) => integer('port', port, 0, 0, 65535));
+
+  if (options.host !== undefined && typeof options.host !== 'string') {
+    throw new TypeError('Expected the "host" option to be a string');
+  }
+  if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {
+    throw new TypeError(`Expected the "path" option to be a string starting with "/", got ${String(options.path)}`);
+  }
+
+  return {
+    ports,
+    host: options.host ?? '',
+    path: options.path ?? '',
+    backlog: integer('backlog', options.backlog, DEFAULTS.backlog, 0, 0x7fffffff),
+    maxPayload: integer('maxPayload', options.maxPayload, DEFAULTS.maxPayload, 1, MAX_PAYLOAD_LIMIT),
+    maxHeaderSize: integer('maxHeaderSize', options.maxHeaderSize, DEFAULTS.maxHeaderSize, 256, 1024 * 1024),
+    maxConnections: integer('maxConnections', options.maxConnections, DEFAULTS.maxConnections, 0, 0xffffffff),
+    handshakeTimeout: integer('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout, 0, 0x7fffffff),
+    closeTimeout: integer('closeTimeout', options.closeTimeout, DEFAULTS.closeTimeout, 0, 0x7fffffff),
+    clientTracking: options.clientTracking ?? true,
+    reusePort: options.reusePort ?? false,
+    handleProtocols: optionalFunction('handleProtocols', options.handleProtocols),
+    verifyClient: optionalFunction('verifyClient', options.verifyClient),
+    upgrade: optionalFunction('upgrade', options.upgrade),
+  };
+}

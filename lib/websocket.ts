@@ -1,0 +1,223 @@
+// One server-side connection. A plain object holding the connection's id (slot + generation):
+// every call goes straight to the native core, which frames into the connection's output; the
+// bytes leave in one write per connection at the end of the batch or of the current tick.
+import { EventEmitter } from 'node:events';
+
+import { CLOSED, CLOSING, CONNECTING, MAX_CONTROL_PAYLOAD, OPEN, Opcode, type ReadyState } from './constants';
+import type { WebSocketError } from './errors';
+import type { NativeServer } from './native';
+
+/** What a WebSocket needs from the server that owns it. */
+export interface ConnectionHost {
+  readonly native: NativeServer;
+  /** Arranges for queued output to be written once the current tick ends. */
+  scheduleFlush(): void;
+}
+
+export type SendCallback = (error?: Error) => void;
+
+export interface SendOptions {
+  /** Send as binary even for a string (default: strings are text, everything else binary). */
+  binary?: boolean;
+  /** false sends a fragment; the message ends with a later send whose fin is true (default true). */
+  fin?: boolean;
+  /** Accepted for ws compatibility; server frames are never masked and never compressed for now. */
+  mask?: boolean;
+  compress?: boolean;
+}
+
+export type BinaryType = 'nodebuffer' | 'arraybuffer';
+
+export type WebSocketData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+export interface WebSocketEvents {
+  message: [data: Buffer | ArrayBuffer, isBinary: boolean];
+  ping: [data: Buffer];
+  pong: [data: Buffer];
+  close: [code: number, reason: Buffer];
+  error: [error: WebSocketError];
+  drain: [];
+}
+
+const kNotOpen = 'WebSocket is not open';
+
+function toBytes(data: WebSocketData): string | Uint8Array {
+  const value: unknown = data;
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return new Uint8Array(value);
+  if (typeof value === 'number') return String(value); // ws stringifies numbers
+  throw new TypeError('The data argument must be a string, Buffer, ArrayBuffer or ArrayBufferView');
+}
+
+function byteLength(data: string | Uint8Array): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+}
+
+function isSendableCloseCode(code: number): boolean {
+  return (
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+      (code >= 3000 && code <= 4999))
+  );
+}
+
+export class WebSocket extends EventEmitter {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSING = CLOSING;
+  static readonly CLOSED = CLOSED;
+  readonly CONNECTING = CONNECTING;
+  readonly OPEN = OPEN;
+  readonly CLOSING = CLOSING;
+  readonly CLOSED = CLOSED;
+
+  /** The subprotocol the server selected, or "". */
+  readonly protocol: string;
+  /** Negotiated extensions (none yet). */
+  readonly extensions = '';
+  binaryType: BinaryType = 'nodebuffer';
+
+  #host: ConnectionHost;
+  #slot: number;
+  #generation: number;
+  #readyState: ReadyState = OPEN;
+  #fragmenting = false;
+  #lastBufferedAmount = 0;
+  #errorEmitted = false;
+
+  /** @internal Created by WebSocketServer for each accepted connection. */
+  constructor(host: ConnectionHost, slot: number, generation: number, protocol: string) {
+    super();
+    this.#host = host;
+    this.#slot = slot;
+    this.#generation = generation;
+    this.protocol = protocol;
+  }
+
+  get readyState(): ReadyState {
+    return this.#readyState;
+  }
+
+  /** Bytes queued for this connection that the kernel has not taken yet. */
+  get bufferedAmount(): number {
+    if (this.#readyState === CLOSED) return this.#lastBufferedAmount;
+    const amount = this.#host.native.bufferedAmount(this.#slot, this.#generation);
+    return amount < 0 ? this.#lastBufferedAmount : amount;
+  }
+
+  /**
+   * Queues a message. Returns false (and passes an error to `cb`) when the socket is not open;
+   * never throws for a closed socket.
+   */
+  send(data: WebSocketData, options?: SendOptions | SendCallback, cb?: SendCallback): boolean {
+    if (typeof options === 'function') {
+      cb = options;
+      options = undefined;
+    }
+    const bytes = toBytes(data);
+    const binary = options?.binary ?? typeof bytes !== 'string';
+    const fin = options?.fin ?? true;
+    const opcode = this.#fragmenting ? Opcode.CONTINUATION : binary ? Opcode.BINARY : Opcode.TEXT;
+    if (!this.#queue(bytes, opcode, fin, cb)) return false;
+    this.#fragmenting = !fin;
+    return true;
+  }
+
+  ping(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
+    return this.#control(Opcode.PING, data, mask, cb);
+  }
+
+  pong(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
+    return this.#control(Opcode.PONG, data, mask, cb);
+  }
+
+  /** Starts the closing handshake. The 'close' event follows once the TCP connection is down. */
+  close(code?: number, reason?: string | Buffer): void {
+    if (this.#readyState === CLOSED || this.#readyState === CLOSING) return;
+    if (code !== undefined && !isSendableCloseCode(code)) {
+      throw new TypeError(`First argument must be a valid error code number, got ${String(code)}`);
+    }
+    const reasonText = reason === undefined ? '' : typeof reason === 'string' ? reason : reason.toString('utf8');
+    if (Buffer.byteLength(reasonText) > MAX_CONTROL_PAYLOAD - 2) {
+      throw new RangeError('The message must not be greater than 123 bytes');
+    }
+    if (code === undefined && reasonText) {
+      throw new TypeError('A close reason needs a close code');
+    }
+    this.#readyState = CLOSING;
+    this.#host.native.close(this.#slot, this.#generation, code ?? 0, reasonText);
+    this.#host.scheduleFlush();
+  }
+
+  /** Drops the connection at once, without a closing handshake ('close' reports 1006). */
+  terminate(): void {
+    if (this.#readyState === CLOSED) return;
+    this.#readyState = CLOSING;
+    this.#host.native.terminate(this.#slot, this.#generation);
+  }
+
+  #control(opcode: Opcode, data: WebSocketData | undefined, mask: boolean | SendCallback | undefined, cb?: SendCallback) {
+    if (typeof mask === 'function') cb = mask;
+    const bytes = data === undefined ? Buffer.alloc(0) : toBytes(data);
+    if (byteLength(bytes) > MAX_CONTROL_PAYLOAD) {
+      throw new RangeError('The data size must not be greater than 125 bytes');
+    }
+    return this.#queue(bytes, opcode, true, cb);
+  }
+
+  #queue(bytes: string | Uint8Array, opcode: Opcode, fin: boolean, cb: SendCallback | undefined): boolean {
+    if (this.#readyState !== OPEN) {
+      if (cb) {
+        const error = new Error(`${kNotOpen}: readyState ${this.#readyState} (${['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'][this.#readyState]})`);
+        process.nextTick(cb, error);
+      }
+      return false;
+    }
+    const buffered = this.#host.native.send(this.#slot, this.#generation, bytes, opcode, fin);
+    if (buffered < 0) {
+      if (cb) process.nextTick(cb, new Error(`${kNotOpen}: the connection is closing`));
+      return false;
+    }
+    this.#lastBufferedAmount = buffered;
+    this.#host.scheduleFlush();
+    // The bytes are in the connection's output now (as ws's are in the socket's buffer):
+    // the callback runs once that output has been handed to the kernel.
+    if (cb) setImmediate(cb);
+    return true;
+  }
+
+  /** @internal */
+  _emitError(error: WebSocketError): void {
+    if (this.#errorEmitted) return;
+    this.#errorEmitted = true;
+    this.#readyState = CLOSING;
+    // A protocol error from a hostile peer must not take the process down: it is reported to
+    // listeners if there are any (ws would throw without one).
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  /** @internal */
+  _emitClose(code: number, reason: Buffer): void {
+    this.#readyState = CLOSED;
+    this.emit('close', code, reason);
+  }
+
+  /** @internal */
+  _id(): [number, number] {
+    return [this.#slot, this.#generation];
+  }
+
+  // Typed overloads of the EventEmitter methods users call most.
+  override on<E extends keyof WebSocketEvents>(event: E, listener: (...args: WebSocketEvents[E]) => void): this;
+  override on(event: string | symbol, listener: (...args: never[]) => void): this;
+  override on(event: string | symbol, listener: (...args: never[]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+  override once<E extends keyof WebSocketEvents>(event: E, listener: (...args: WebSocketEvents[E]) => void): this;
+  override once(event: string | symbol, listener: (...args: never[]) => void): this;
+  override once(event: string | symbol, listener: (...args: never[]) => void): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+}

@@ -1,0 +1,326 @@
+#include "server_wrap.h"
+
+#include <cstring>
+
+namespace epollws {
+namespace {
+
+uint32_t toU32(const Napi::Value& v) { return v.As<Napi::Number>().Uint32Value(); }
+
+ConnectionId idFrom(const Napi::CallbackInfo& info) {
+  return ConnectionId{toU32(info[0]), toU32(info[1])};
+}
+
+std::string stringOrEmpty(const Napi::Value& v) {
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+uint32_t optionU32(const Napi::Object& options, const char* name, uint32_t fallback) {
+  Napi::Value v = options.Get(name);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
+}
+
+}  // namespace
+
+struct ServerWrap::LoopHandles {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  ServerWrap* owner;
+  int open = 2;
+};
+
+Napi::Function ServerWrap::define(Napi::Env env) {
+  return DefineClass(env, "Server",
+                     {
+                         InstanceMethod<&ServerWrap::listen>("listen"),
+                         InstanceMethod<&ServerWrap::stopListening>("stopListening"),
+                         InstanceMethod<&ServerWrap::send>("send"),
+                         InstanceMethod<&ServerWrap::close>("close"),
+                         InstanceMethod<&ServerWrap::terminate>("terminate"),
+                         InstanceMethod<&ServerWrap::accept>("accept"),
+                         InstanceMethod<&ServerWrap::reject>("reject"),
+                         InstanceMethod<&ServerWrap::bufferedAmount>("bufferedAmount"),
+                         InstanceMethod<&ServerWrap::flush>("flush"),
+                         InstanceMethod<&ServerWrap::connectionCount>("connectionCount"),
+                         InstanceMethod<&ServerWrap::destroy>("destroy"),
+                     });
+}
+
+// new Server(options, onBatch)
+ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "Server(options, onBatch) expects an object and a function")
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Object options = info[0].As<Napi::Object>();
+  ServerOptions core;
+  Napi::Value maxPayload = options.Get("maxPayload");
+  if (maxPayload.IsNumber()) core.maxPayload = static_cast<uint64_t>(maxPayload.As<Napi::Number>().DoubleValue());
+  core.maxHeaderSize = optionU32(options, "maxHeaderSize", static_cast<uint32_t>(core.maxHeaderSize));
+  core.maxConnections = optionU32(options, "maxConnections", core.maxConnections);
+  core.handshakeTimeoutMs = optionU32(options, "handshakeTimeout", core.handshakeTimeoutMs);
+  core.closeTimeoutMs = optionU32(options, "closeTimeout", core.closeTimeoutMs);
+  core.path = stringOrEmpty(options.Get("path"));
+
+  server_ = std::make_unique<Server>(std::move(core));
+  if (int error = server_->init()) {
+    Napi::Error::New(env, std::string("Could not create the event loop: ") + std::strerror(error))
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "epollws");
+
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  handles_ = new LoopHandles();
+  handles_->owner = this;
+  uv_poll_init(loop, &handles_->poll, server_->epollFd());
+  uv_timer_init(loop, &handles_->timer);
+  handles_->poll.data = handles_;
+  handles_->timer.data = handles_;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->timer));  // the poll handle keeps the loop alive
+  uv_poll_start(&handles_->poll, UV_READABLE, &ServerWrap::onPoll);
+  napi_add_env_cleanup_hook(env, &ServerWrap::onCleanup, this);
+}
+
+ServerWrap::~ServerWrap() {
+  napi_remove_env_cleanup_hook(Env(), &ServerWrap::onCleanup, this);
+  shutdown();
+}
+
+void ServerWrap::onCleanup(void* self) { static_cast<ServerWrap*>(self)->shutdown(); }
+
+void ServerWrap::shutdown() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  if (handles_) {
+    handles_->owner = nullptr;
+    auto closed = [](uv_handle_t* handle) {
+      auto* handles = static_cast<LoopHandles*>(handle->data);
+      if (--handles->open == 0) delete handles;
+    };
+    uv_poll_stop(&handles_->poll);
+    uv_timer_stop(&handles_->timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->poll), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->timer), closed);
+    handles_ = nullptr;
+  }
+  server_.reset();  // closes every listener and connection fd
+}
+
+void ServerWrap::onPoll(uv_poll_t* handle, int status, int /*events*/) {
+  ServerWrap* self = static_cast<LoopHandles*>(handle->data)->owner;
+  if (self && status == 0) self->runTurn();
+}
+
+void ServerWrap::onTimer(uv_timer_t* handle) {
+  ServerWrap* self = static_cast<LoopHandles*>(handle->data)->owner;
+  if (self) self->runTurn();
+}
+
+void ServerWrap::runTurn() {
+  if (destroyed_) return;
+  Napi::HandleScope scope(Env());
+  server_->runTurn(0);
+  deliverEvents();
+}
+
+Napi::Uint32Array ServerWrap::recordsView(size_t words) {
+  if (words > recordsCapacity_ || records_.IsEmpty()) {
+    size_t capacity = recordsCapacity_ ? recordsCapacity_ : 1024;
+    while (capacity < words) capacity *= 2;
+    records_ = Napi::Persistent(Napi::Uint32Array::New(Env(), capacity));
+    recordsCapacity_ = capacity;
+  }
+  return records_.Value();
+}
+
+void ServerWrap::deliverEvents() {
+  Napi::Env env = Env();
+  server_->takeBatch(delivering_);
+  if (!delivering_.empty()) {
+    size_t count = delivering_.records.size();
+    Napi::Uint32Array records = recordsView(count * EVENT_RECORD_WORDS);
+    std::memcpy(records.Data(), delivering_.records.data(), count * sizeof(EventRecord));
+    Napi::Value data = Napi::Buffer<uint8_t>::Copy(env, delivering_.data.data(), delivering_.data.size());
+    Napi::Value externals = env.Undefined();
+    if (!delivering_.externals.empty()) {
+      Napi::Array list = Napi::Array::New(env, delivering_.externals.size());
+      for (size_t i = 0; i < delivering_.externals.size(); ++i) {
+        std::vector<uint8_t>* bytes = delivering_.externals[i].release();
+        // The message's own vector becomes the Buffer's memory (no second copy); where the
+        // runtime forbids external buffers NewOrCopy copies and the finalizer frees ours at once.
+        list.Set(static_cast<uint32_t>(i),
+                 Napi::Buffer<uint8_t>::NewOrCopy(env, bytes->data(), bytes->size(),
+                                                  [](Napi::Env, uint8_t*, std::vector<uint8_t>* owned) {
+                                                    delete owned;
+                                                  },
+                                                  bytes));
+      }
+      externals = list;
+    }
+    napi_value args[4] = {Napi::Number::New(env, static_cast<double>(count)), records, data, externals};
+    napi_value result;
+    // MakeCallback runs process.nextTick and promise jobs after the batch, before the flush below,
+    // so whatever they send leaves in the same write.
+    napi_status status = napi_make_callback(env, *asyncContext_, Value(), onBatch_.Value(), 4, args, &result);
+    if (status != napi_ok && env.IsExceptionPending()) {
+      Napi::Error error = env.GetAndClearPendingException();
+      napi_fatal_exception(env, error.Value());
+    }
+    delivering_.clear();
+  }
+  if (destroyed_) return;  // the user destroyed the server from inside the batch
+  server_->flush();
+  server_->releaseDelivered();
+  rearmTimer();
+  updateRef();
+}
+
+void ServerWrap::afterUserCall() { rearmTimer(); }
+
+void ServerWrap::rearmTimer() {
+  if (!handles_) return;
+  int64_t due = server_->msUntilNextDeadline();
+  if (due < 0) {
+    uv_timer_stop(&handles_->timer);
+  } else {
+    uv_timer_start(&handles_->timer, &ServerWrap::onTimer, static_cast<uint64_t>(due) + 1, 0);
+  }
+}
+
+void ServerWrap::updateRef() {
+  // Like net.Server: a listening server or open connections keep the process alive.
+  bool wanted = server_->listenerCount() > 0 || server_->connectionCount() > 0;
+  if (wanted == referenced_ || !handles_) return;
+  referenced_ = wanted;
+  auto* handle = reinterpret_cast<uv_handle_t*>(&handles_->poll);
+  if (wanted) {
+    uv_ref(handle);
+  } else {
+    uv_unref(handle);
+  }
+}
+
+// listen(host, port, backlog, reusePort) -> [errno, syscall, port]
+Napi::Value ServerWrap::listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (destroyed_) return env.Undefined();
+  ListenResult result = server_->listen(stringOrEmpty(info[0]), static_cast<uint16_t>(toU32(info[1])),
+                                        static_cast<int>(toU32(info[2])), info[3].ToBoolean().Value());
+  updateRef();
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, result.error);
+  out.Set(1u, result.syscall);
+  out.Set(2u, static_cast<uint32_t>(result.port));
+  return out;
+}
+
+Napi::Value ServerWrap::stopListening(const Napi::CallbackInfo& info) {
+  if (!destroyed_) {
+    server_->stopListening();
+    updateRef();
+  }
+  return info.Env().Undefined();
+}
+
+// send(slot, generation, data: Buffer | Uint8Array | string, opcode, fin) -> bufferedAmount or -1
+Napi::Value ServerWrap::send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (destroyed_) return Napi::Number::New(env, -1);
+  ConnectionId id = idFrom(info);
+  auto opcode = static_cast<Opcode>(toU32(info[3]));
+  bool fin = info.Length() < 5 || info[4].ToBoolean().Value();
+  napi_value data = info[2];
+  int status;
+  if (info[2].IsString()) {
+    size_t length = 0;
+    napi_get_value_string_utf8(env, data, nullptr, 0, &length);
+    scratch_.resize(length + 1);  // napi writes a terminating NUL
+    napi_get_value_string_utf8(env, data, scratch_.data(), length + 1, &length);
+    status = server_->send(id, opcode, reinterpret_cast<const uint8_t*>(scratch_.data()), length, fin);
+  } else {
+    void* bytes = nullptr;
+    size_t length = 0;
+    bool isTyped = false;
+    napi_is_typedarray(env, data, &isTyped);
+    if (isTyped) {
+      napi_typedarray_type type;
+      size_t elements;
+      napi_value arrayBuffer;
+      size_t byteOffset;
+      napi_get_typedarray_info(env, data, &type, &elements, &bytes, &arrayBuffer, &byteOffset);
+      length = elements * (type == napi_uint8_array || type == napi_int8_array || type == napi_uint8_clamped_array ? 1
+                          : type == napi_uint16_array || type == napi_int16_array                                  ? 2
+                          : type == napi_bigint64_array || type == napi_biguint64_array || type == napi_float64_array ? 8
+                                                                                                                 : 4);
+    } else {
+      Napi::TypeError::New(env, "send() data must be a string or a Uint8Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    status = server_->send(id, opcode, static_cast<const uint8_t*>(bytes), length, fin);
+  }
+  if (status < 0) return Napi::Number::New(env, -1);
+  return Napi::Number::New(env, static_cast<double>(server_->bufferedAmount(id)));
+}
+
+// close(slot, generation, code, reason)
+Napi::Value ServerWrap::close(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  std::string reason = stringOrEmpty(info[3]);
+  int status = server_->close(idFrom(info), static_cast<uint16_t>(toU32(info[2])), reason);
+  afterUserCall();
+  return Napi::Number::New(info.Env(), status);
+}
+
+Napi::Value ServerWrap::terminate(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), server_->terminate(idFrom(info)));
+}
+
+// accept(slot, generation, protocol, extensions, extraHeaderLines)
+Napi::Value ServerWrap::accept(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  int status = server_->accept(idFrom(info), stringOrEmpty(info[2]), stringOrEmpty(info[3]),
+                               stringOrEmpty(info[4]));
+  afterUserCall();
+  return Napi::Number::New(info.Env(), status);
+}
+
+// reject(slot, generation, status, extraHeaderLines, body)
+Napi::Value ServerWrap::reject(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  int status = server_->reject(idFrom(info), static_cast<int>(toU32(info[2])), stringOrEmpty(info[3]),
+                               stringOrEmpty(info[4]));
+  afterUserCall();
+  return Napi::Number::New(info.Env(), status);
+}
+
+Napi::Value ServerWrap::bufferedAmount(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), static_cast<double>(server_->bufferedAmount(idFrom(info))));
+}
+
+// Writes everything queued outside a batch (JS calls this once at the end of the tick).
+Napi::Value ServerWrap::flush(const Napi::CallbackInfo& info) {
+  if (!destroyed_) {
+    server_->flush();
+    rearmTimer();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::connectionCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), destroyed_ ? 0 : static_cast<double>(server_->connectionCount()));
+}
+
+// Closes every fd at once; the object is unusable afterwards.
+Napi::Value ServerWrap::destroy(const Napi::CallbackInfo& info) {
+  shutdown();
+  return info.Env().Undefined();
+}
+
+}  // namespace epollws

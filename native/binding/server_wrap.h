@@ -1,0 +1,63 @@
+// ServerWrap: the JS face of one core Server. This layer only translates (arguments, lifetimes,
+// events); protocol decisions live in native/core and option defaults in lib/options.ts.
+//
+// The core runs on the JS thread: a uv_poll_t watches the core's epoll fd and a uv_timer_t its
+// nearest deadline. Each turn hands every event to JS in one MakeCallback (records in a reused
+// Uint32Array, small payloads in one Buffer), then flushes the output the JS queued.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/server.h"
+
+namespace epollws {
+
+class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit ServerWrap(const Napi::CallbackInfo& info);
+  ~ServerWrap() override;
+
+ private:
+  struct LoopHandles;
+
+  Napi::Value listen(const Napi::CallbackInfo& info);
+  Napi::Value stopListening(const Napi::CallbackInfo& info);
+  Napi::Value send(const Napi::CallbackInfo& info);
+  Napi::Value close(const Napi::CallbackInfo& info);
+  Napi::Value terminate(const Napi::CallbackInfo& info);
+  Napi::Value accept(const Napi::CallbackInfo& info);
+  Napi::Value reject(const Napi::CallbackInfo& info);
+  Napi::Value bufferedAmount(const Napi::CallbackInfo& info);
+  Napi::Value flush(const Napi::CallbackInfo& info);
+  Napi::Value connectionCount(const Napi::CallbackInfo& info);
+  Napi::Value destroy(const Napi::CallbackInfo& info);
+
+  static void onPoll(uv_poll_t* handle, int status, int events);
+  static void onTimer(uv_timer_t* handle);
+  static void onCleanup(void* self);
+  void runTurn();
+  void deliverEvents();
+  void afterUserCall();
+  void rearmTimer();
+  void updateRef();
+  void shutdown();
+  Napi::Uint32Array recordsView(size_t words);
+
+  std::unique_ptr<Server> server_;
+  LoopHandles* handles_ = nullptr;  // freed by the uv close callbacks
+  Napi::FunctionReference onBatch_;
+  Napi::Reference<Napi::Uint32Array> records_;
+  size_t recordsCapacity_ = 0;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  EventBatch delivering_;
+  std::string scratch_;  // UTF-8 of a string being sent
+  bool destroyed_ = false;
+  bool referenced_ = true;
+};
+
+}  // namespace epollws

@@ -1,0 +1,67 @@
+// Per-connection state. Plain data owned by Server; all behaviour lives in server*.cc.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frame_parser.h"
+#include "http_upgrade.h"
+#include "output_queue.h"
+
+namespace epollws {
+
+class Server;
+struct Connection;
+
+// Receives the frame parser's callbacks for one connection and forwards them to the server.
+struct FrameSink {
+  Server* server;
+  Connection* conn;
+  bool onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, bool first, bool last, bool compressed);
+  bool onControl(Opcode op, uint8_t* payload, size_t len);
+  void onProtocolError(ErrorCode code);
+};
+
+enum class ConnState : uint8_t {
+  HANDSHAKE,        // reading the HTTP request head
+  AWAITING_ACCEPT,  // head complete, JS decides; reading paused
+  OPEN,
+  CLOSING,          // we sent a close frame, waiting for the peer's
+  DRAINING,         // all that we will send is queued; after the flush we shut down writing and
+                    // discard input until the peer closes or the close timeout fires
+  CLOSED,           // fd closed; the slot is released once JS has seen the CLOSE event
+};
+
+// Only held while the opening handshake is in progress, so open connections do not pay for it.
+struct HandshakeState {
+  explicit HandshakeState(size_t maxHeaderSize) : parser(maxHeaderSize) {}
+  UpgradeParser parser;
+  std::string acceptKey;
+  std::vector<uint8_t> pendingInput;  // frames that arrived behind the request head
+  uint16_t refuseStatus = 0;          // answer this status once the head is read (503 over the limit)
+};
+
+struct Connection {
+  int fd = -1;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+  ConnState state = ConnState::CLOSED;
+  bool known = false;            // JS has been told about it (UPGRADE sent)
+  bool dirty = false;            // output waiting for the end-of-turn flush
+  bool writeArmed = false;       // EPOLLOUT registered: the kernel did not take everything
+  bool readPaused = false;
+  bool closeSent = false;
+  bool closeReceived = false;
+  bool messageBinary = false;
+  uint16_t closeCode = 0;        // code received from the peer (1005 when the frame had none)
+  uint64_t deadlineMs = 0;       // handshake / close timeout; 0 = none
+
+  std::unique_ptr<HandshakeState> handshake;
+  FrameParser<FrameSink> parser;
+  std::vector<uint8_t> message;  // a message that spans reads or fragments
+  OutputQueue output;
+  std::string closeReason;
+};
+
+}  // namespace epollws

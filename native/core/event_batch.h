@@ -1,0 +1,70 @@
+// The events of one reactor turn, in the shape the binding hands to JS in a single call:
+// fixed-size records plus one byte area holding every small payload. Large messages are kept
+// in their own buffers so they reach JS without a second copy.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace epollws {
+
+enum class EventKind : uint32_t {
+  UPGRADE = 1,       // a valid upgrade request awaits accept/reject; payload: "addr\0port\0family\0rawHead"
+  MESSAGE = 2,       // arg: MESSAGE_BINARY / MESSAGE_EXTERNAL flags
+  PING = 3,          // payload: ping data (a pong was already queued)
+  PONG = 4,          // payload: pong data
+  CLOSE = 5,         // the TCP connection is gone; arg: close code (1005 none in frame, 1006 abnormal); payload: reason
+  DRAIN = 6,         // the output queue emptied after it had to wait for the kernel
+  ERROR = 7,         // protocol error; arg: ErrorCode. A CLOSE follows once the connection is down
+  CLIENT_ERROR = 8,  // handshake refused by the core; arg: HTTP status; payload: "reason\0addr\0port"
+  LISTEN_ERROR = 9,  // accept() failed; arg: errno (reported once per condition)
+};
+
+constexpr uint32_t MESSAGE_BINARY = 1;
+constexpr uint32_t MESSAGE_EXTERNAL = 2;  // offset is an index into EventBatch::externals
+
+struct EventRecord {
+  uint32_t kind;
+  uint32_t slot;
+  uint32_t generation;
+  uint32_t offset;
+  uint32_t length;
+  uint32_t arg;
+};
+static_assert(sizeof(EventRecord) == 24, "records are shared with JS as a Uint32Array");
+constexpr size_t EVENT_RECORD_WORDS = sizeof(EventRecord) / sizeof(uint32_t);
+
+struct EventBatch {
+  std::vector<EventRecord> records;
+  std::vector<uint8_t> data;
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> externals;
+
+  bool empty() const { return records.empty(); }
+  void clear() {
+    records.clear();
+    data.clear();
+    externals.clear();
+  }
+  // Appends a record whose payload is `length` bytes in `data`; returns where to write them.
+  uint8_t* add(EventKind kind, uint32_t slot, uint32_t generation, uint32_t length, uint32_t arg) {
+    size_t offset = data.size();
+    data.resize(offset + length);
+    records.push_back({static_cast<uint32_t>(kind), slot, generation, static_cast<uint32_t>(offset), length, arg});
+    return data.data() + offset;
+  }
+  void addCopy(EventKind kind, uint32_t slot, uint32_t generation, const void* bytes, size_t length,
+               uint32_t arg) {
+    uint8_t* out = add(kind, slot, generation, static_cast<uint32_t>(length), arg);
+    if (length) std::memcpy(out, bytes, length);
+  }
+  void addExternal(EventKind kind, uint32_t slot, uint32_t generation, std::vector<uint8_t>&& bytes,
+                   uint32_t arg) {
+    uint32_t length = static_cast<uint32_t>(bytes.size());
+    externals.push_back(std::make_unique<std::vector<uint8_t>>(std::move(bytes)));
+    records.push_back({static_cast<uint32_t>(kind), slot, generation,
+                       static_cast<uint32_t>(externals.size() - 1), length, arg | MESSAGE_EXTERNAL});
+  }
+};
+
+}  // namespace epollws

@@ -1,0 +1,59 @@
+// Bytes framed for one connection and not yet taken by the kernel. Sends append here (corked);
+// the server writes the queue once per turn. Memory is given back once the queue empties, so an
+// idle connection owns no buffer.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace epollws {
+
+class OutputQueue {
+ public:
+  size_t size() const { return bytes_.size() - head_; }
+  bool empty() const { return head_ == bytes_.size(); }
+  const uint8_t* data() const { return bytes_.data() + head_; }
+
+  // Reserves `length` bytes at the end and returns where to write them.
+  uint8_t* append(size_t length) {
+    if (head_ > 0 && head_ >= bytes_.size() / 2) compact();
+    size_t offset = bytes_.size();
+    bytes_.resize(offset + length);
+    return bytes_.data() + offset;
+  }
+  void appendCopy(const void* bytes, size_t length) {
+    if (length) std::memcpy(append(length), bytes, length);
+  }
+  // Drops bytes from the end (a reservation that turned out shorter).
+  void truncate(size_t dropped) { bytes_.resize(bytes_.size() - dropped); }
+
+  void consume(size_t written) {
+    head_ += written;
+    if (head_ == bytes_.size()) clear();
+  }
+  void clear() {
+    head_ = 0;
+    // Keep a small buffer for busy connections; give large ones back so idle sockets stay cheap.
+    if (bytes_.capacity() > KEEP_CAPACITY) {
+      std::vector<uint8_t>().swap(bytes_);
+    } else {
+      bytes_.clear();
+    }
+  }
+  void release() {
+    head_ = 0;
+    std::vector<uint8_t>().swap(bytes_);
+  }
+
+ private:
+  static constexpr size_t KEEP_CAPACITY = 16 * 1024;
+  void compact() {
+    bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  std::vector<uint8_t> bytes_;
+  size_t head_ = 0;
+};
+
+}  // namespace epollws

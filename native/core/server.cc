@@ -1,0 +1,320 @@
+// Server lifecycle, the reactor turn, accepting and reading. Output is in server_output.cc and
+// the opening handshake in server_handshake.cc.
+#include "server.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "clock.h"
+#include "net.h"
+
+namespace epollws {
+namespace {
+
+// epoll_event.data tags. Connections use (generation << 32 | slot) with generation < 2^31.
+constexpr uint64_t WAKE_TAG = 1ull << 63;
+constexpr uint64_t LISTENER_TAG = 1ull << 62;
+constexpr size_t READ_BUFFER_SIZE = 256 * 1024;
+constexpr int MAX_EVENTS = 512;
+constexpr int MAX_READS_PER_TURN = 4;  // fairness: a busy peer cannot starve the others
+
+uint64_t connectionTag(const Connection* conn) {
+  return (static_cast<uint64_t>(conn->generation & 0x3fffffffu) << 32) | conn->slot;
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options) : options_(std::move(options)) {}
+
+Server::~Server() {
+  for (auto& conn : slots_) {
+    if (conn && conn->fd >= 0) ::close(conn->fd);
+  }
+}
+
+int Server::init() {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_.valid()) return errno;
+  wakeFd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wakeFd_.valid()) return errno;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = WAKE_TAG;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errno;
+  reserveFd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  readBuffer_.reset(new uint8_t[READ_BUFFER_SIZE]);
+  return 0;
+}
+
+ListenResult Server::listen(const std::string& host, uint16_t port, int backlog, bool reusePort) {
+  ListenResult result;
+  SocketResult socket = openListener(host, port, backlog, reusePort);
+  if (socket.error) {
+    result.error = socket.error;
+    result.syscall = socket.syscall;
+    return result;
+  }
+  UniqueFd fd(socket.fd);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = LISTENER_TAG | listeners_.size();
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) {
+    result.error = errno;
+    result.syscall = "epoll_ctl";
+    return result;
+  }
+  listeners_.push_back(Listener{std::move(fd)});
+  result.port = socket.port;
+  return result;
+}
+
+void Server::stopListening() {
+  for (auto& listener : listeners_) {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener.fd.get(), nullptr);
+  }
+  listeners_.clear();
+}
+
+void Server::runTurn(int timeoutMs) {
+  epoll_event events[MAX_EVENTS];
+  int ready;
+  do {
+    ready = ::epoll_wait(epoll_.get(), events, MAX_EVENTS, timeoutMs);
+  } while (ready < 0 && errno == EINTR);
+  inTurn_ = true;
+  for (int i = 0; i < ready; ++i) {
+    uint64_t tag = events[i].data.u64;
+    if (tag == WAKE_TAG) {
+      uint64_t count;
+      while (::read(wakeFd_.get(), &count, sizeof count) > 0) {
+      }
+      wakePending_ = false;
+    } else if (tag & LISTENER_TAG) {
+      size_t index = static_cast<size_t>(tag & ~LISTENER_TAG);
+      if (index < listeners_.size()) handleAccept(index);
+    } else {
+      uint32_t slot = static_cast<uint32_t>(tag);
+      uint32_t generation = static_cast<uint32_t>(tag >> 32);
+      if (slot >= slots_.size() || !slots_[slot]) continue;
+      Connection* conn = slots_[slot].get();
+      // A slot closed earlier in this turn keeps its object until releaseDelivered(): check it.
+      if ((conn->generation & 0x3fffffffu) != generation || conn->state == ConnState::CLOSED) continue;
+      handleConnectionEvent(conn, events[i].events);
+    }
+  }
+  expireDeadlines();
+  inTurn_ = false;
+}
+
+void Server::takeBatch(EventBatch& out) {
+  out.clear();
+  std::swap(out, batch_);
+  closedDelivered_.insert(closedDelivered_.end(), closedUndelivered_.begin(), closedUndelivered_.end());
+  closedUndelivered_.clear();
+}
+
+void Server::releaseDelivered() {
+  for (uint32_t slot : closedDelivered_) {
+    slots_[slot].reset();
+    ++generations_[slot];
+    freeSlots_.push_back(slot);
+  }
+  closedDelivered_.clear();
+}
+
+void Server::noteEventQueued() {
+  // Events raised outside a turn (by the user's calls) must wake the driver.
+  if (inTurn_ || wakePending_) return;
+  uint64_t one = 1;
+  if (::write(wakeFd_.get(), &one, sizeof one) == sizeof one) wakePending_ = true;
+}
+
+Connection* Server::lookup(ConnectionId id) const {
+  if (id.slot >= slots_.size()) return nullptr;
+  Connection* conn = slots_[id.slot].get();
+  if (!conn || conn->generation != id.generation) return nullptr;
+  return conn;
+}
+
+void Server::acceptFailed(int error) {
+  if (error != lastAcceptError_) {
+    lastAcceptError_ = error;
+    batch_.add(EventKind::LISTEN_ERROR, 0, 0, 0, static_cast<uint32_t>(error));
+    noteEventQueued();
+  }
+}
+
+void Server::handleAccept(size_t listenerIndex) {
+  int listenFd = listeners_[listenerIndex].fd.get();
+  for (;;) {
+    int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN) return;
+      if ((errno == EMFILE || errno == ENFILE) && reserveFd_.valid()) {
+        // Out of fds: accept with the reserve and drop it, so the listener does not stay readable
+        // and spin; report once. The open connections keep being served.
+        int error = errno;
+        reserveFd_.reset();
+        int dropped = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (dropped >= 0) ::close(dropped);
+        reserveFd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        acceptFailed(error);
+        if (dropped < 0) return;
+        continue;
+      }
+      acceptFailed(errno);
+      return;
+    }
+    lastAcceptError_ = 0;
+    setNoDelay(fd);
+
+    uint32_t slot;
+    if (!freeSlots_.empty()) {
+      slot = freeSlots_.back();
+      freeSlots_.pop_back();
+    } else {
+      slot = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+      generations_.push_back(1);
+    }
+    auto conn = std::make_unique<Connection>();
+    conn->fd = fd;
+    conn->slot = slot;
+    conn->generation = generations_[slot] & 0x3fffffffu;
+    conn->state = ConnState::HANDSHAKE;
+    conn->handshake = std::make_unique<HandshakeState>(options_.maxHeaderSize);
+    FrameParserOptions parserOptions;
+    parserOptions.maxPayload = options_.maxPayload;
+    conn->parser.setOptions(parserOptions);
+    ++liveConnections_;
+    if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
+      conn->handshake->refuseStatus = 503;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = connectionTag(conn.get());
+    Connection* raw = conn.get();
+    slots_[slot] = std::move(conn);
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      closeConnection(raw);
+      continue;
+    }
+    setDeadline(raw, options_.handshakeTimeoutMs);
+  }
+}
+
+void Server::handleConnectionEvent(Connection* conn, uint32_t events) {
+  if (events & EPOLLOUT) {
+    flushConnection(conn);
+    if (conn->state == ConnState::CLOSED) return;
+  }
+  if (conn->readPaused && (events & (EPOLLHUP | EPOLLERR))) {
+    closeConnection(conn);  // gone while the user decides on the upgrade
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handleReadable(conn);
+}
+
+void Server::handleReadable(Connection* conn) {
+  uint8_t* buffer = readBuffer_.get();
+  for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
+    if (conn->state == ConnState::CLOSED || conn->readPaused) return;
+    ssize_t n = ::recv(conn->fd, buffer, READ_BUFFER_SIZE, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      closeConnection(conn);  // ECONNRESET and friends: abnormal closure (1006)
+      return;
+    }
+    if (n == 0) {
+      closeConnection(conn);  // FIN: a close handshake completed, or 1006 without one
+      return;
+    }
+    size_t len = static_cast<size_t>(n);
+    switch (conn->state) {
+      case ConnState::HANDSHAKE:
+        readHandshake(conn, buffer, len);
+        break;
+      case ConnState::OPEN:
+      case ConnState::CLOSING:
+        consumeFrames(conn, buffer, len);
+        break;
+      case ConnState::DRAINING:
+        break;  // everything after the close frame is discarded
+      case ConnState::AWAITING_ACCEPT:
+      case ConnState::CLOSED:
+        return;
+    }
+    if (len < READ_BUFFER_SIZE) return;
+  }
+}
+
+void Server::consumeFrames(Connection* conn, uint8_t* data, size_t len) {
+  FrameSink sink{this, conn};
+  conn->parser.consume(data, len, sink);
+}
+
+void Server::setDeadline(Connection* conn, uint32_t afterMs) {
+  if (afterMs == 0) {
+    conn->deadlineMs = 0;
+    return;
+  }
+  conn->deadlineMs = monotonicMs() + afterMs;
+  deadlines_.push_back({conn->deadlineMs, conn->slot, conn->generation});
+  std::push_heap(deadlines_.begin(), deadlines_.end(), std::greater<Deadline>());
+}
+
+int64_t Server::msUntilNextDeadline() const {
+  if (deadlines_.empty()) return -1;
+  uint64_t now = monotonicMs();
+  uint64_t at = deadlines_.front().atMs;
+  return at <= now ? 0 : static_cast<int64_t>(at - now);
+}
+
+void Server::expireDeadlines() {
+  if (deadlines_.empty()) return;
+  uint64_t now = monotonicMs();
+  bool wasInTurn = inTurn_;
+  inTurn_ = true;
+  while (!deadlines_.empty() && deadlines_.front().atMs <= now) {
+    Deadline due = deadlines_.front();
+    std::pop_heap(deadlines_.begin(), deadlines_.end(), std::greater<Deadline>());
+    deadlines_.pop_back();
+    Connection* conn = lookup({due.slot, due.generation});
+    // Stale entries (rescheduled or cleared deadlines, closed connections) are skipped.
+    if (!conn || conn->state == ConnState::CLOSED || conn->deadlineMs != due.atMs) continue;
+    conn->deadlineMs = 0;
+    closeConnection(conn);
+  }
+  inTurn_ = wasInTurn;
+  if (!inTurn_ && !batch_.empty()) noteEventQueued();
+}
+
+void Server::closeConnection(Connection* conn) {
+  if (conn->state == ConnState::CLOSED) return;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, conn->fd, nullptr);
+  ::close(conn->fd);
+  conn->fd = -1;
+  conn->state = ConnState::CLOSED;
+  conn->deadlineMs = 0;
+  --liveConnections_;
+  if (conn->known) {
+    uint16_t code = conn->closeReceived ? conn->closeCode : close_code::ABNORMAL;
+    batch_.addCopy(EventKind::CLOSE, conn->slot, conn->generation, conn->closeReason.data(),
+                   conn->closeReason.size(), code);
+    noteEventQueued();
+  }
+  conn->handshake.reset();
+  std::vector<uint8_t>().swap(conn->message);
+  conn->output.release();
+  closedUndelivered_.push_back(conn->slot);
+}
+
+}  // namespace epollws

@@ -1,0 +1,142 @@
+// The WebSocket server core: one epoll set holding listeners, connections and a wake-up eventfd.
+// Knows nothing of Node: a driver calls runTurn(), takes the batch of events, lets its user react
+// (accept, send, close...), then calls flush() and releaseDelivered(). See DESIGN.md "Driver".
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connection.h"
+#include "event_batch.h"
+#include "opcode.h"
+#include "unique_fd.h"
+
+namespace epollws {
+
+struct ServerOptions {
+  uint64_t maxPayload = 100 * 1024 * 1024;
+  size_t maxHeaderSize = 16 * 1024;
+  uint32_t maxConnections = 0;       // 0: no limit besides the fd limit
+  std::string path;                  // empty: any path is accepted
+  uint32_t handshakeTimeoutMs = 10000;
+  uint32_t closeTimeoutMs = 30000;
+};
+
+struct ConnectionId {
+  uint32_t slot;
+  uint32_t generation;
+};
+
+// Results of calls made on behalf of the user. Negative values mean the call did nothing.
+enum class CallStatus : int {
+  OK = 0,
+  CLOSED = -1,       // the connection is closing or gone (a stale id too)
+  WRONG_STATE = -2,  // e.g. accept() on an open connection
+};
+
+struct ListenResult {
+  int error = 0;               // errno, 0 on success
+  const char* syscall = "";    // which call failed
+  uint16_t port = 0;           // the port actually bound (useful with port 0)
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Creates the epoll set and the eventfd. Returns 0 or an errno.
+  int init();
+  int epollFd() const { return epoll_.get(); }
+
+  // Binds one listening socket. An empty host listens on every address (IPv6 dual-stack, or IPv4).
+  ListenResult listen(const std::string& host, uint16_t port, int backlog, bool reusePort);
+  void stopListening();
+  size_t listenerCount() const { return listeners_.size(); }
+
+  // Handles ready fds (waiting at most timeoutMs) and expired deadlines; events accumulate in the batch.
+  void runTurn(int timeoutMs);
+  // Milliseconds until the nearest deadline, or -1 when none is set.
+  int64_t msUntilNextDeadline() const;
+  void expireDeadlines();
+
+  bool hasEvents() const { return !batch_.empty(); }
+  // Hands the pending events to the caller (swapped with `out`, which should be empty).
+  void takeBatch(EventBatch& out);
+  // Writes every connection with queued output: one send per connection.
+  void flush();
+  // Frees the slots of connections whose CLOSE event was handed out by takeBatch().
+  void releaseDelivered();
+
+  // Calls on behalf of the user. None of them performs I/O: output is written by flush().
+  int accept(ConnectionId id, std::string_view protocol, std::string_view extensions,
+             std::string_view extraHeaderLines);
+  int reject(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body);
+  // Queues a data or control frame of `length` bytes and returns where to write its payload
+  // (nullptr when the connection cannot send).
+  uint8_t* reserveFrame(ConnectionId id, Opcode opcode, size_t length, bool fin = true);
+  int send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
+  int close(ConnectionId id, uint16_t code, std::string_view reason);
+  int terminate(ConnectionId id);
+  // Bytes queued but not yet taken by the kernel; -1 for a stale id.
+  int64_t bufferedAmount(ConnectionId id) const;
+  size_t connectionCount() const { return liveConnections_; }
+
+ private:
+  friend struct FrameSink;
+  struct Listener {
+    UniqueFd fd;
+  };
+  struct Deadline {
+    uint64_t atMs;
+    uint32_t slot;
+    uint32_t generation;
+    bool operator>(const Deadline& other) const { return atMs > other.atMs; }
+  };
+
+  Connection* lookup(ConnectionId id) const;
+  void handleAccept(size_t listenerIndex);
+  void handleConnectionEvent(Connection* conn, uint32_t events);
+  void handleReadable(Connection* conn);
+  void readHandshake(Connection* conn, uint8_t* data, size_t len);
+  void finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t restLen);
+  void consumeFrames(Connection* conn, uint8_t* data, size_t len);
+  void flushConnection(Connection* conn);
+  void markDirty(Connection* conn);
+  void queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length);
+  void queueClose(Connection* conn, uint16_t code, std::string_view reason);
+  void failConnection(Connection* conn, uint16_t closeCode);
+  void beginDraining(Connection* conn);
+  void refuseHandshake(Connection* conn, int status, const char* reason);
+  void closeConnection(Connection* conn);
+  void updateInterest(Connection* conn);
+  void setDeadline(Connection* conn, uint32_t afterMs);
+  void emitMessage(Connection* conn, const uint8_t* data, size_t len);
+  void noteEventQueued();
+  void acceptFailed(int error);
+
+  ServerOptions options_;
+  UniqueFd epoll_;
+  UniqueFd wakeFd_;
+  UniqueFd reserveFd_;     // closed to accept-and-drop when the fd table is full
+  bool wakePending_ = false;
+  bool inTurn_ = false;
+  int lastAcceptError_ = 0;
+  std::vector<Listener> listeners_;
+  std::vector<std::unique_ptr<Connection>> slots_;
+  std::vector<uint32_t> generations_;
+  std::vector<uint32_t> freeSlots_;
+  std::vector<uint32_t> dirty_;
+  std::vector<uint32_t> closedUndelivered_;  // CLOSE queued in batch_
+  std::vector<uint32_t> closedDelivered_;    // CLOSE handed to the user: free on releaseDelivered()
+  std::vector<Deadline> deadlines_;          // min-heap; stale entries are skipped
+  size_t liveConnections_ = 0;
+  EventBatch batch_;
+  std::unique_ptr<uint8_t[]> readBuffer_;
+};
+
+}  // namespace epollws

@@ -1,0 +1,130 @@
+// The opening handshake: read the request head, refuse what RFC 6455 §4.2.1 forbids, hand valid
+// requests to the user, and answer with 101 (accept) or an HTTP error (reject).
+#include <sys/epoll.h>
+
+#include <cstring>
+#include <string>
+
+#include "handshake.h"
+#include "net.h"
+#include "server.h"
+
+namespace epollws {
+namespace {
+
+std::string_view pathOf(std::string_view target) {
+  size_t query = target.find('?');
+  return query == std::string_view::npos ? target : target.substr(0, query);
+}
+
+}  // namespace
+
+void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
+  HandshakeState& hs = *conn->handshake;
+  size_t headBytes = 0;
+  UpgradeParser::State state = hs.parser.feed(reinterpret_cast<const char*>(data), len, &headBytes);
+  if (state == UpgradeParser::State::NEED_MORE) return;
+  if (state == UpgradeParser::State::FAILED) {
+    refuseHandshake(conn, hs.parser.failureStatus(), hs.parser.failureReason());
+    return;
+  }
+  finishHandshakeHead(conn, data + headBytes, len - headBytes);
+}
+
+void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t restLen) {
+  HandshakeState& hs = *conn->handshake;
+  const UpgradeRequest& request = hs.parser.request();
+  if (hs.refuseStatus) {
+    refuseHandshake(conn, hs.refuseStatus, "Too many connections");
+    return;
+  }
+  if (!options_.path.empty() && pathOf(request.target) != options_.path) {
+    refuseHandshake(conn, 404, "Path not served");
+    return;
+  }
+  hs.acceptKey = computeAcceptKey(request.key);
+  hs.pendingInput.assign(rest, rest + restLen);
+
+  // Reading pauses while the user decides, so a client cannot queue unbounded data before accept.
+  conn->state = ConnState::AWAITING_ACCEPT;
+  conn->readPaused = true;
+  conn->known = true;
+  updateInterest(conn);
+
+  PeerAddress peer = peerAddressOf(conn->fd);
+  std::string port = std::to_string(peer.port);
+  std::string_view head = hs.parser.rawHead();
+  size_t length = peer.address.size() + 1 + port.size() + 1 + 1 + 1 + head.size();
+  uint8_t* out = batch_.add(EventKind::UPGRADE, conn->slot, conn->generation, static_cast<uint32_t>(length), 0);
+  auto put = [&out](const void* bytes, size_t n) {
+    std::memcpy(out, bytes, n);
+    out += n;
+  };
+  put(peer.address.data(), peer.address.size());
+  put("\0", 1);
+  put(port.data(), port.size());
+  put("\0", 1);
+  put(peer.family == 6 ? "6" : "4", 1);
+  put("\0", 1);
+  put(head.data(), head.size());
+  noteEventQueued();
+}
+
+void Server::refuseHandshake(Connection* conn, int status, const char* reason) {
+  PeerAddress peer = peerAddressOf(conn->fd);
+  std::string port = std::to_string(peer.port);
+  size_t reasonLength = std::strlen(reason);
+  size_t length = reasonLength + 1 + peer.address.size() + 1 + port.size();
+  uint8_t* out = batch_.add(EventKind::CLIENT_ERROR, conn->slot, conn->generation, static_cast<uint32_t>(length),
+                            static_cast<uint32_t>(status));
+  std::memcpy(out, reason, reasonLength);
+  out[reasonLength] = 0;
+  std::memcpy(out + reasonLength + 1, peer.address.data(), peer.address.size());
+  out[reasonLength + 1 + peer.address.size()] = 0;
+  std::memcpy(out + reasonLength + 2 + peer.address.size(), port.data(), port.size());
+  noteEventQueued();
+
+  std::string response = buildHttpErrorResponse(status, {}, {});
+  conn->output.appendCopy(response.data(), response.size());
+  conn->handshake.reset();
+  beginDraining(conn);
+}
+
+int Server::accept(ConnectionId id, std::string_view protocol, std::string_view extensions,
+                   std::string_view extraHeaderLines) {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
+  if (conn->state != ConnState::AWAITING_ACCEPT) return static_cast<int>(CallStatus::WRONG_STATE);
+  std::unique_ptr<HandshakeState> hs = std::move(conn->handshake);
+  std::string response =
+      buildSwitchingProtocolsResponse(hs->acceptKey, protocol, extensions, extraHeaderLines);
+  conn->output.appendCopy(response.data(), response.size());
+  markDirty(conn);
+  conn->state = ConnState::OPEN;
+  conn->readPaused = false;
+  conn->deadlineMs = 0;
+  updateInterest(conn);
+  if (!hs->pendingInput.empty()) {
+    // Frames that arrived with the request head: parse them now, as if just read.
+    consumeFrames(conn, hs->pendingInput.data(), hs->pendingInput.size());
+    if (!batch_.empty()) noteEventQueued();
+  }
+  return static_cast<int>(CallStatus::OK);
+}
+
+int Server::reject(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body) {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
+  if (conn->state != ConnState::AWAITING_ACCEPT) return static_cast<int>(CallStatus::WRONG_STATE);
+  std::string response = buildHttpErrorResponse(status, extraHeaderLines, body);
+  conn->output.appendCopy(response.data(), response.size());
+  conn->handshake.reset();
+  // The user saw this connection (UPGRADE) but it never opened: no CLOSE event for it.
+  conn->known = false;
+  conn->readPaused = false;
+  updateInterest(conn);
+  beginDraining(conn);
+  return static_cast<int>(CallStatus::OK);
+}
+
+}  // namespace epollws

@@ -1,0 +1,215 @@
+// What the server sends: frames queued by the user and by the protocol (pongs, close replies),
+// the end-of-turn flush, and the close handshake. Also the frame parser's callbacks.
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "frame_writer.h"
+#include "server.h"
+
+namespace epollws {
+namespace {
+
+// Messages at least this large reach JS in their own buffer instead of the batch's shared one.
+constexpr size_t EXTERNAL_MESSAGE_MIN = 64 * 1024;
+
+bool canSend(const Connection* conn) { return conn->state == ConnState::OPEN && !conn->closeSent; }
+
+}  // namespace
+
+void Server::markDirty(Connection* conn) {
+  if (!conn->dirty) {
+    conn->dirty = true;
+    dirty_.push_back(conn->slot);
+  }
+}
+
+void Server::queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length) {
+  uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
+  out += writeFrameHeader(out, opcode, length);
+  if (length) std::memcpy(out, payload, length);
+  markDirty(conn);
+}
+
+void Server::queueClose(Connection* conn, uint16_t code, std::string_view reason) {
+  uint8_t payload[MAX_CONTROL_PAYLOAD];
+  size_t length = 0;
+  // 1005 means "no code": it is answered with an empty close frame, never sent as a code.
+  if (code != 0 && code != close_code::NO_STATUS && code != close_code::ABNORMAL) {
+    payload[0] = static_cast<uint8_t>(code >> 8);
+    payload[1] = static_cast<uint8_t>(code);
+    size_t reasonLength = std::min(reason.size(), MAX_CONTROL_PAYLOAD - 2);
+    std::memcpy(payload + 2, reason.data(), reasonLength);
+    length = 2 + reasonLength;
+  }
+  queueFrame(conn, Opcode::CLOSE, payload, length);
+  conn->closeSent = true;
+}
+
+uint8_t* Server::reserveFrame(ConnectionId id, Opcode opcode, size_t length, bool fin) {
+  Connection* conn = lookup(id);
+  if (!conn || !canSend(conn)) return nullptr;
+  uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
+  out += writeFrameHeader(out, opcode, length, fin);
+  markDirty(conn);
+  return out;
+}
+
+int Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+  uint8_t* out = reserveFrame(id, opcode, length, fin);
+  if (!out) return static_cast<int>(CallStatus::CLOSED);
+  if (length) std::memcpy(out, payload, length);
+  return static_cast<int>(CallStatus::OK);
+}
+
+int Server::close(ConnectionId id, uint16_t code, std::string_view reason) {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
+  if (conn->state == ConnState::HANDSHAKE || conn->state == ConnState::AWAITING_ACCEPT) {
+    closeConnection(conn);
+    return static_cast<int>(CallStatus::OK);
+  }
+  if (conn->closeSent) return static_cast<int>(CallStatus::OK);  // already closing
+  queueClose(conn, code, reason);
+  conn->state = ConnState::CLOSING;
+  setDeadline(conn, options_.closeTimeoutMs);
+  return static_cast<int>(CallStatus::OK);
+}
+
+int Server::terminate(ConnectionId id) {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
+  closeConnection(conn);
+  return static_cast<int>(CallStatus::OK);
+}
+
+int64_t Server::bufferedAmount(ConnectionId id) const {
+  Connection* conn = lookup(id);
+  if (!conn) return -1;
+  return static_cast<int64_t>(conn->output.size());
+}
+
+void Server::flush() {
+  // flushConnection may close connections; slots stay valid until releaseDelivered().
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Connection* conn = slots_[dirty_[i]].get();
+    if (!conn) continue;
+    conn->dirty = false;
+    if (conn->state != ConnState::CLOSED && !conn->writeArmed) flushConnection(conn);
+  }
+  dirty_.clear();
+}
+
+void Server::flushConnection(Connection* conn) {
+  while (!conn->output.empty()) {
+    ssize_t n = ::send(conn->fd, conn->output.data(), conn->output.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      closeConnection(conn);  // EPIPE, ECONNRESET: the peer is gone
+      return;
+    }
+    conn->output.consume(static_cast<size_t>(n));
+  }
+  bool wasArmed = conn->writeArmed;
+  conn->writeArmed = !conn->output.empty();
+  if (wasArmed != conn->writeArmed) updateInterest(conn);
+  if (conn->writeArmed) return;
+  if (conn->state == ConnState::DRAINING) {
+    // Our last byte is out: send FIN first, as RFC 6455 §7.1.1 asks of servers.
+    ::shutdown(conn->fd, SHUT_WR);
+  } else if (wasArmed && conn->known) {
+    batch_.add(EventKind::DRAIN, conn->slot, conn->generation, 0, 0);
+    noteEventQueued();
+  }
+}
+
+void Server::updateInterest(Connection* conn) {
+  epoll_event ev{};
+  // While reading is paused nothing but errors and hang-ups (always reported) may wake us,
+  // or a half-closed peer would make a level-triggered EPOLLRDHUP fire every turn.
+  if (!conn->readPaused) ev.events |= EPOLLIN | EPOLLRDHUP;
+  if (conn->writeArmed) ev.events |= EPOLLOUT;
+  ev.data.u64 = (static_cast<uint64_t>(conn->generation & 0x3fffffffu) << 32) | conn->slot;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, conn->fd, &ev);
+}
+
+void Server::beginDraining(Connection* conn) {
+  conn->state = ConnState::DRAINING;
+  setDeadline(conn, options_.closeTimeoutMs);
+  markDirty(conn);  // the flush sends FIN once the queue is empty
+}
+
+void Server::failConnection(Connection* conn, uint16_t closeCode) {
+  if (!conn->closeSent) queueClose(conn, closeCode, {});
+  beginDraining(conn);
+}
+
+void Server::emitMessage(Connection* conn, const uint8_t* data, size_t len) {
+  uint32_t flags = conn->messageBinary ? MESSAGE_BINARY : 0;
+  if (len >= EXTERNAL_MESSAGE_MIN) {
+    if (data == conn->message.data()) {
+      batch_.addExternal(EventKind::MESSAGE, conn->slot, conn->generation, std::move(conn->message), flags);
+      conn->message = std::vector<uint8_t>();
+    } else {
+      batch_.addExternal(EventKind::MESSAGE, conn->slot, conn->generation,
+                         std::vector<uint8_t>(data, data + len), flags);
+    }
+  } else {
+    batch_.addCopy(EventKind::MESSAGE, conn->slot, conn->generation, data, len, flags);
+  }
+}
+
+bool FrameSink::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, bool first, bool last,
+                            bool /*compressed*/) {
+  if (first) conn->messageBinary = messageOpcode == Opcode::BINARY;
+  if (first && last) {
+    server->emitMessage(conn, data, len);
+    return false;
+  }
+  conn->message.insert(conn->message.end(), data, data + len);
+  if (last) {
+    server->emitMessage(conn, conn->message.data(), conn->message.size());
+    conn->message.clear();
+    if (conn->message.capacity() > 64 * 1024) std::vector<uint8_t>().swap(conn->message);
+  }
+  return false;
+}
+
+bool FrameSink::onControl(Opcode op, uint8_t* payload, size_t len) {
+  switch (op) {
+    case Opcode::PING:
+      if (canSend(conn)) server->queueFrame(conn, Opcode::PONG, payload, len);
+      server->batch_.addCopy(EventKind::PING, conn->slot, conn->generation, payload, len, 0);
+      return false;
+    case Opcode::PONG:
+      server->batch_.addCopy(EventKind::PONG, conn->slot, conn->generation, payload, len, 0);
+      return false;
+    case Opcode::CLOSE: {
+      conn->closeReceived = true;
+      if (len >= 2) {
+        conn->closeCode = static_cast<uint16_t>((payload[0] << 8) | payload[1]);
+        conn->closeReason.assign(reinterpret_cast<const char*>(payload) + 2, len - 2);
+      } else {
+        conn->closeCode = close_code::NO_STATUS;
+      }
+      // Echo the peer's code unless we already sent our own close (then this completes ours).
+      if (!conn->closeSent) {
+        server->queueClose(conn, conn->closeCode, conn->closeReason);
+      }
+      server->beginDraining(conn);
+      return true;  // nothing after a close frame is read
+    }
+    default:
+      return false;
+  }
+}
+
+void FrameSink::onProtocolError(ErrorCode code) {
+  server->batch_.add(EventKind::ERROR, conn->slot, conn->generation, 0, static_cast<uint32_t>(code));
+  server->failConnection(conn, errorCloseCode(code));
+}
+
+}  // namespace epollws
