@@ -9,6 +9,7 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
+    path: { type: 'string' },
   },
 });
 const port = Number(values.port);
@@ -20,6 +21,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const server = new WebSocketServer({
   port,
   host: values.host,
+  path: values.path,
   maxPayload: 16 * 1024 * 1024 + 64 * 1024,
 });
 

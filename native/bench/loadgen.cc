@@ -33,6 +33,7 @@ struct Snapshot {
   double userSec = 0;
   double sysSec = 0;
   double serverSec = 0;  // server utime + stime
+  double machineBusySec = 0;  // all CPUs, from /proc/stat: tells how much other work competed
 };
 
 double tv(const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; }
@@ -55,6 +56,18 @@ double serverCpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// Busy CPU seconds of the whole machine (the aggregate "cpu" line of /proc/stat, idle and iowait
+// excluded). Subtracting this process and the server leaves what everything else used meanwhile.
+double machineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string name;
+  unsigned long long v[8] = {};
+  if (!(in >> name) || name != "cpu") return 0;
+  for (auto& x : v) in >> x;
+  unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // user nice system irq softirq steal
+  return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 Snapshot takeSnapshot(const Options& o) {
   Snapshot s;
   rusage ru{};
@@ -62,6 +75,7 @@ Snapshot takeSnapshot(const Options& o) {
   s.userSec = tv(ru.ru_utime);
   s.sysSec = tv(ru.ru_stime);
   if (o.serverPid > 0) s.serverSec = serverCpuSeconds(o.serverPid);
+  s.machineBusySec = machineBusySeconds();
   s.ns = monotonicNs();
   return s;
 }
@@ -110,6 +124,8 @@ void reportEcho(const Options& o, const Shared& sh, const Snapshot& a, const Sna
   bool saturated = cpu >= 0.95;
   double srvSec = b.serverSec - a.serverSec;
   double srvUsPerMsg = sh.messages ? srvSec * 1e6 / static_cast<double>(sh.messages) : 0;
+  double other = (b.machineBusySec - a.machineBusySec - srvSec) / secs - cpu;
+  if (other < 0) other = 0;
   const Histogram& h = sh.latency;
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
   if (o.json) {
@@ -125,7 +141,7 @@ void reportEcho(const Options& o, const Shared& sh, const Snapshot& a, const Sna
     if (o.serverPid > 0)
       std::printf(",\"serverPid\":%d,\"serverCpu\":%.4f,\"serverCpuUsPerMsg\":%.4f", o.serverPid, srvSec / secs,
                   srvUsPerMsg);
-    std::printf(",\"errors\":0}\n");
+    std::printf(",\"otherCpu\":%.4f,\"errors\":0}\n", other);
   } else {
     std::printf("loadgen: %u connections x %u in flight, %" PRIu64 " B %s, %.2f s measured after %.1f s warmup\n",
                 o.connections, o.inflight, o.size, o.text ? "text" : "binary", secs, o.warmup);
@@ -138,6 +154,7 @@ void reportEcho(const Options& o, const Shared& sh, const Snapshot& a, const Sna
                 (b.userSec - a.userSec) / secs * 100, (b.sysSec - a.sysSec) / secs * 100);
     if (o.serverPid > 0)
       std::printf("  server CPU   %.0f%% of one core, %.3f us per message\n", srvSec / secs * 100, srvUsPerMsg);
+    std::printf("  other CPU    %.0f%% of one core used by other processes meanwhile\n", other * 100);
   }
   if (saturated)
     std::fprintf(stderr,

@@ -54,7 +54,10 @@ struct Connection {
   bool closeSent = false;
   bool closeReceived = false;
   bool messageBinary = false;
+  bool closeReplyPending = false;  // a close frame answers the peer once the user's batch has run
+  bool closeReplyEchoes = false;   // the reply repeats the peer's code and reason
   uint16_t closeCode = 0;        // code received from the peer (1005 when the frame had none)
+  uint16_t closeReplyCode = 0;
   uint64_t deadlineMs = 0;       // handshake / close timeout; 0 = none
 
   std::unique_ptr<HandshakeState> handshake;

@@ -109,7 +109,8 @@ class Server {
   void markDirty(Connection* conn);
   void queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length);
   void queueClose(Connection* conn, uint16_t code, std::string_view reason);
-  void failConnection(Connection* conn, uint16_t closeCode);
+  void replyClose(Connection* conn, uint16_t code, bool echoReason);
+  void queueCloseReplies();
   void beginDraining(Connection* conn);
   void refuseHandshake(Connection* conn, int status, const char* reason);
   void closeConnection(Connection* conn);
@@ -131,6 +132,7 @@ class Server {
   std::vector<uint32_t> generations_;
   std::vector<uint32_t> freeSlots_;
   std::vector<uint32_t> dirty_;
+  std::vector<uint32_t> closeReplies_;       // connections with closeReplyPending
   std::vector<uint32_t> closedUndelivered_;  // CLOSE queued in batch_
   std::vector<uint32_t> closedDelivered_;    // CLOSE handed to the user: free on releaseDelivered()
   std::vector<Deadline> deadlines_;          // min-heap; stale entries are skipped

@@ -15,7 +15,12 @@ namespace {
 // Messages at least this large reach JS in their own buffer instead of the batch's shared one.
 constexpr size_t EXTERNAL_MESSAGE_MIN = 64 * 1024;
 
-bool canSend(const Connection* conn) { return conn->state == ConnState::OPEN && !conn->closeSent; }
+// A connection whose peer just closed (or broke the protocol) still takes the user's sends until
+// the batch that reports it has run: the echo of a message that arrived together with a close
+// frame must leave before our close frame.
+bool canSend(const Connection* conn) {
+  return (conn->state == ConnState::OPEN || conn->closeReplyPending) && !conn->closeSent;
+}
 
 }  // namespace
 
@@ -92,6 +97,7 @@ int64_t Server::bufferedAmount(ConnectionId id) const {
 }
 
 void Server::flush() {
+  queueCloseReplies();
   // flushConnection may close connections; slots stay valid until releaseDelivered().
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Connection* conn = slots_[dirty_[i]].get();
@@ -142,9 +148,25 @@ void Server::beginDraining(Connection* conn) {
   markDirty(conn);  // the flush sends FIN once the queue is empty
 }
 
-void Server::failConnection(Connection* conn, uint16_t closeCode) {
-  if (!conn->closeSent) queueClose(conn, closeCode, {});
-  beginDraining(conn);
+void Server::replyClose(Connection* conn, uint16_t code, bool echoReason) {
+  beginDraining(conn);  // nothing more is read
+  if (conn->closeSent) return;
+  conn->closeReplyPending = true;
+  conn->closeReplyCode = code;
+  conn->closeReplyEchoes = echoReason;
+  closeReplies_.push_back(conn->slot);
+}
+
+void Server::queueCloseReplies() {
+  for (uint32_t slot : closeReplies_) {
+    Connection* conn = slots_[slot].get();
+    if (!conn || !conn->closeReplyPending) continue;
+    conn->closeReplyPending = false;
+    if (conn->state != ConnState::CLOSED && !conn->closeSent) {
+      queueClose(conn, conn->closeReplyCode, conn->closeReplyEchoes ? std::string_view(conn->closeReason) : std::string_view());
+    }
+  }
+  closeReplies_.clear();
 }
 
 void Server::emitMessage(Connection* conn, const uint8_t* data, size_t len) {
@@ -196,10 +218,7 @@ bool FrameSink::onControl(Opcode op, uint8_t* payload, size_t len) {
         conn->closeCode = close_code::NO_STATUS;
       }
       // Echo the peer's code unless we already sent our own close (then this completes ours).
-      if (!conn->closeSent) {
-        server->queueClose(conn, conn->closeCode, conn->closeReason);
-      }
-      server->beginDraining(conn);
+      server->replyClose(conn, conn->closeCode, true);
       return true;  // nothing after a close frame is read
     }
     default:
@@ -209,7 +228,7 @@ bool FrameSink::onControl(Opcode op, uint8_t* payload, size_t len) {
 
 void FrameSink::onProtocolError(ErrorCode code) {
   server->batch_.add(EventKind::ERROR, conn->slot, conn->generation, 0, static_cast<uint32_t>(code));
-  server->failConnection(conn, errorCloseCode(code));
+  server->replyClose(conn, errorCloseCode(code), false);
 }
 
 }  // namespace epollws

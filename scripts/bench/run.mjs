@@ -276,6 +276,7 @@ function summarize(scenarioId, serverId, pick) {
   sum.serverCpuUsPerMsg = get((x) => x.serverCpuUsPerMsg);
   sum.serverCpu = get((x) => x.serverCpu);
   sum.loadgenCpu = get((x) => x.loadgenCpu);
+  sum.otherCpu = get((x) => x.otherCpu);
   sum.handshakesPerSec = get((x) => x.handshakesPerSec);
   sum.serverCpuUsPerHandshake = get((x) => x.serverCpuUsPerHandshake);
   sum.rssBaseKb = get((x) => x.rssBaseKb);
@@ -316,6 +317,7 @@ function statusCell(sum) {
 function noteCell(sum) {
   const notes = [];
   if (sum.saturatedRuns) notes.push(`load generator saturated in ${sum.saturatedRuns}/${sum.ok} runs: the server may be faster`);
+  if (sum.otherCpu > 0.1) notes.push(`other processes used ${Math.round(sum.otherCpu * 100)}% of a core meanwhile`);
   if (sum.failedRuns) notes.push(`${sum.failedRuns.length} run(s) failed: ${sum.failedRuns[0]}`);
   if (sum.ok && sum.ok < sum.runs && !sum.failedRuns) notes.push(`${sum.ok}/${sum.runs} runs`);
   return notes.join('; ').replace(/\|/g, '\\|');
@@ -331,7 +333,7 @@ function renderMarkdown(info, medians, serverInfo) {
   L.push(`- Method: each server pinned to CPU ${SERVER_CPU ?? '(not pinned)'}, the native load generator (\`native/bench/loadgen\`) to CPU ${LOADGEN_CPU ?? '(not pinned)'}; ${info.reps} repetition(s), servers interleaved within each (order rotated per repetition), medians shown. Echo runs: ${ECHO_WARMUP} s warmup, ${ECHO_DURATION} s measured, closed loop, every echoed byte verified.`);
   L.push('- msgs/s: echoes received per second. MB/s: payload bytes echoed per second, one direction (10^6 B). p50/p99: round trip per message. Server CPU µs/msg: server user+system CPU time (/proc/PID/stat, all threads) over the measured window divided by messages echoed — compare servers by it when the load generator, not the server, was the limit.');
   L.push('- Ratios compare msgs/s (handshakes/s, bytes per connection) with `ws` (pure JS) and with uWebSockets.js.');
-  L.push('- The machine is shared: other work may have run at the same time (load average per run is in results.json).', '');
+  L.push('- The machine is shared: other work may have run at the same time. The load generator reports how much CPU other processes used during each measured window (Notes column, when above 10% of a core; per run in results.json): such runs understate every server.', '');
   L.push('Servers:', '');
   for (const s of serverInfo) L.push(`- **${s.label}** (\`${s.id}\`): ${s.unavailable ? `unavailable: ${s.unavailable}` : s.version ?? 'built from this repository'}`);
   L.push('');

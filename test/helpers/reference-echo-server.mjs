@@ -9,8 +9,8 @@
 // plain `ws`, which deviates from the strict rules in two places (see IS_REFERENCE in spawn-server.mjs):
 //   - a 64-bit length with the top bit set is answered with 1009 (ws checks > 2^53 - 1), not 1002;
 //   - UTF-8 in fragmented text is validated only when the message is complete (no fail-fast).
-// One more change from plain `ws`: after a protocol error ws waits up to 30 s for the peer's close
-// frame before it closes TCP; here TCP is ended right after the close frame (what epollws does).
+// After a protocol error ws already ends TCP right after its close frame; the 'error' handler below
+// makes sure of it (and destroys the socket 2 s later if the peer never closes its side).
 //
 // This file sits under test/, so `node --test test/` also runs it as a "test": without --port it exits 0.
 import http from 'node:http';
@@ -84,7 +84,7 @@ function start({ port, host = '127.0.0.1', path }) {
       ws.send(data, { binary: isBinary });
     });
     ws.on('error', () => {
-      // ws has sent its close frame (1002/1007/1009) already; end TCP now instead of after 30 s.
+      // ws has sent its close frame (1002/1007/1009) already; make sure TCP is ended.
       const s = ws._socket;
       if (s && !s.destroyed) s.end();
       setTimeout(() => ws.terminate(), 2000).unref();
