@@ -12,6 +12,16 @@ export class WebSocketError extends Error {
   }
 }
 
+/** A message refused because the socket's queue was over maxBackpressure (policy 'drop'). */
+export class BackpressureError extends Error {
+  readonly code = 'EPOLLWS_BACKPRESSURE';
+
+  constructor() {
+    super('The message was dropped: the socket has more than maxBackpressure bytes queued');
+    this.name = 'BackpressureError';
+  }
+}
+
 /** A failed system call (listen, bind, accept), shaped like Node's own system errors. */
 export class SystemError extends Error {
   readonly code: string;

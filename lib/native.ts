@@ -8,6 +8,11 @@ export interface NativeServerOptions {
   maxConnections: number;
   handshakeTimeout: number;
   closeTimeout: number;
+  idleTimeout: number;
+  sendPings: boolean;
+  maxBackpressure: number;
+  dropOnBackpressure: boolean;
+  maxFragments: number;
   path: string;
 }
 
@@ -23,7 +28,9 @@ export interface NativeServer {
   /** Returns [errno, syscall, boundPort]; errno 0 on success. */
   listen(host: string, port: number, backlog: number, reusePort: boolean): [number, string, number];
   stopListening(): void;
-  /** Returns the connection's bufferedAmount after queueing, or -1 if it cannot send. */
+  /** Drops every connection, or only those still in the handshake; known ones report CLOSE. */
+  dropConnections(onlyUnknown: boolean): void;
+  /** Returns the connection's bufferedAmount after queueing, -1 if it cannot send, -3 if dropped (backpressure). */
   send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean): number;
   close(slot: number, generation: number, code: number, reason: string): number;
   terminate(slot: number, generation: number): number;
@@ -51,6 +58,7 @@ export interface NativeConstants {
   EVENT_ERROR: number;
   EVENT_CLIENT_ERROR: number;
   EVENT_LISTEN_ERROR: number;
+  EVENT_IDLE: number;
   MESSAGE_BINARY: number;
   MESSAGE_EXTERNAL: number;
   RECORD_WORDS: number;

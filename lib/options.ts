@@ -33,6 +33,8 @@ export type UpgradeDecision =
       body?: string;
     };
 
+export type BackpressurePolicy = 'close' | 'drop';
+
 export interface ServerOptions {
   /** A port, or several served by the same reactor (0 picks a free one). */
   port?: number | number[];
@@ -51,6 +53,16 @@ export interface ServerOptions {
   handshakeTimeout?: number;
   /** Milliseconds to wait for the peer's close frame and FIN before dropping it (default 30 s). */
   closeTimeout?: number;
+  /** Milliseconds without a byte from the peer before it is dropped (default 120 s; 0 disables). */
+  idleTimeout?: number;
+  /** Ping a peer that has been silent for half of idleTimeout, so live peers answer (default true). */
+  sendPings?: boolean;
+  /** Bytes queued for one socket beyond which backpressurePolicy applies (default 64 MiB; 0: no limit). */
+  maxBackpressure?: number;
+  /** Over maxBackpressure: 'close' drops the connection (default), 'drop' refuses the message. */
+  backpressurePolicy?: BackpressurePolicy;
+  /** Frames allowed in one fragmented message (default 100,000; 0: no limit); more close with 1009. */
+  maxFragments?: number;
   /** Track connections in `server.clients` (default true). */
   clientTracking?: boolean;
   /** Set SO_REUSEPORT so several processes or workers can share the port. */
@@ -76,6 +88,11 @@ export interface NormalizedOptions {
   maxConnections: number;
   handshakeTimeout: number;
   closeTimeout: number;
+  idleTimeout: number;
+  sendPings: boolean;
+  maxBackpressure: number;
+  backpressurePolicy: BackpressurePolicy;
+  maxFragments: number;
   clientTracking: boolean;
   reusePort: boolean;
   handleProtocols: ServerOptions['handleProtocols'];
@@ -90,6 +107,9 @@ export const DEFAULTS = {
   maxConnections: 0,
   handshakeTimeout: 10_000,
   closeTimeout: 30_000,
+  idleTimeout: 120_000,
+  maxBackpressure: 64 * 1024 * 1024,
+  maxFragments: 100_000,
 } as const;
 
 // Payload lengths travel as uint32 between the core and JS.
@@ -109,6 +129,14 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
   if (value !== undefined && typeof value !== 'function') {
     throw new TypeError(`Expected the "${name}" option to be a function`);
+  }
+  return value;
+}
+
+function policy(value: unknown): BackpressurePolicy {
+  if (value === undefined) return 'close';
+  if (value !== 'close' && value !== 'drop') {
+    throw new TypeError(`Expected the "backpressurePolicy" option to be "close" or "drop", got ${String(value)}`);
   }
   return value;
 }
@@ -146,6 +174,11 @@ export function normalizeOptions(options: ServerOptions): NormalizedOptions {
     maxConnections: integer('maxConnections', options.maxConnections, DEFAULTS.maxConnections, 0, 0xffffffff),
     handshakeTimeout: integer('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout, 0, 0x7fffffff),
     closeTimeout: integer('closeTimeout', options.closeTimeout, DEFAULTS.closeTimeout, 0, 0x7fffffff),
+    idleTimeout: integer('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout, 0, 0x7fffffff),
+    sendPings: options.sendPings ?? true,
+    maxBackpressure: integer('maxBackpressure', options.maxBackpressure, DEFAULTS.maxBackpressure, 0, Number.MAX_SAFE_INTEGER),
+    backpressurePolicy: policy(options.backpressurePolicy),
+    maxFragments: integer('maxFragments', options.maxFragments, DEFAULTS.maxFragments, 0, 0xffffffff),
     clientTracking: options.clientTracking ?? true,
     reusePort: options.reusePort ?? false,
     handleProtocols: optionalFunction('handleProtocols', options.handleProtocols),

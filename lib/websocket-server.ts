@@ -3,7 +3,7 @@
 // decision (handleProtocols, verifyClient, the async `upgrade` hook) before accepting.
 import { EventEmitter } from 'node:events';
 
-import { native as K } from './constants';
+import { native as K, OPEN } from './constants';
 import { SystemError, WebSocketError } from './errors';
 import { binding, type NativeServer } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions, type UpgradeDecision } from './options';
@@ -85,6 +85,11 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
         maxConnections: this.options.maxConnections,
         handshakeTimeout: this.options.handshakeTimeout,
         closeTimeout: this.options.closeTimeout,
+        idleTimeout: this.options.idleTimeout,
+        sendPings: this.options.sendPings,
+        maxBackpressure: this.options.maxBackpressure,
+        dropOnBackpressure: this.options.backpressurePolicy === 'drop',
+        maxFragments: this.options.maxFragments,
         path: this.options.path,
       },
       this.#onBatch,
@@ -104,20 +109,44 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   }
 
   /**
-   * Stops accepting connections. Like ws 8, open connections are not closed; 'close' is emitted
-   * once the server has stopped and, with clientTracking, every client has gone.
+   * Graceful shutdown: stops accepting, refuses upgrades still being decided (503), sends close
+   * 1001 to every open socket (after whatever was already queued for it), and waits for their
+   * closing handshakes, each bounded by closeTimeout. Resolves, calls `callback` and emits
+   * 'close' once no connection is left. (ws 8 leaves open connections alone; epollws does not.)
    */
-  close(callback?: (error?: Error) => void): void {
-    if (callback) this.once('close', callback);
+  close(callback?: (error?: Error) => void): Promise<void> {
+    return this.#shutdown(false, callback);
+  }
+
+  /** Immediate stop: stops accepting and drops every connection at once (they report 1006). */
+  terminate(callback?: (error?: Error) => void): Promise<void> {
+    return this.#shutdown(true, callback);
+  }
+
+  #shutdown(immediately: boolean, callback: ((error?: Error) => void) | undefined): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    if (callback) this.once('close', () => callback());
     if (this.#state === State.CLOSED) {
       process.nextTick(() => this.emit('close'));
-      return;
+      return closed;
     }
-    if (this.#state === State.CLOSING) return;
+    if (this.#state === State.CLOSING && !immediately) return closed;
     this.#state = State.CLOSING;
     this.native.stopListening();
     this.#addresses = [];
+    for (const [slot, generation] of [...this.#pending]) {
+      this.#reject(slot, generation, { action: 'reject', status: 503 });
+    }
+    if (immediately) {
+      this.native.dropConnections(false);
+    } else {
+      this.native.dropConnections(true);
+      for (const socket of this.#sockets) {
+        if (socket?.readyState === OPEN) socket.close(1001, 'Server shutting down');
+      }
+    }
     this.#maybeFinishClose();
+    return closed;
   }
 
   /** @internal */
@@ -151,20 +180,13 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     });
   }
 
+  // Called whenever a connection goes away: a shutdown completes with the last one.
   #maybeFinishClose(): void {
-    if (this.#state !== State.CLOSING) return;
-    if (this.clients && this.clients.size > 0) return;
+    if (this.#state !== State.CLOSING || this.native.connectionCount() > 0) return;
     this.#state = State.CLOSED;
-    this.#destroyWhenIdle();
-    process.nextTick(() => this.emit('close'));
-  }
-
-  #destroyWhenIdle(): void {
-    if (this.#state !== State.CLOSED || this.native.connectionCount() > 0) return;
     // Not from inside a batch: the binding is still using the core there.
-    setImmediate(() => {
-      if (this.native.connectionCount() === 0) this.native.destroy();
-    });
+    setImmediate(() => this.native.destroy());
+    process.nextTick(() => this.emit('close'));
   }
 
   // One call per reactor turn. A throwing listener does not cost the other events their
@@ -220,6 +242,9 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
       case K.EVENT_CLIENT_ERROR:
         this.#onClientError(arg, payload);
         return;
+      case K.EVENT_IDLE:
+        this.#maybeFinishClose();
+        return;
       case K.EVENT_LISTEN_ERROR: {
         const error = new SystemError(arg, 'accept');
         if (this.listenerCount('error') > 0) this.emit('error', error);
@@ -229,7 +254,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     }
     if (kind === K.EVENT_CLOSE && this.#pending.get(slot) === generation) {
       this.#pending.delete(slot);
-      this.#destroyWhenIdle();
+      this.#maybeFinishClose();
       return;
     }
     const socket = this.#sockets[slot];
@@ -254,7 +279,6 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
         this.clients?.delete(socket);
         socket._emitClose(arg, Buffer.from(payload));
         this.#maybeFinishClose();
-        this.#destroyWhenIdle();
         break;
     }
   }
@@ -345,7 +369,6 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     const status = Number.isInteger(decision.status) && decision.status >= 400 && decision.status <= 599 ? decision.status : 500;
     this.native.reject(slot, generation, status, joinHeaderLines(lines), decision.body ?? '');
     this.scheduleFlush();
-    this.#destroyWhenIdle();
   }
 
   #complete(

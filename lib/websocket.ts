@@ -4,12 +4,13 @@
 import { EventEmitter } from 'node:events';
 
 import { CLOSED, CLOSING, CONNECTING, MAX_CONTROL_PAYLOAD, OPEN, Opcode, type ReadyState } from './constants';
-import type { WebSocketError } from './errors';
+import { BackpressureError, type WebSocketError } from './errors';
 import type { NativeServer } from './native';
 
 /** What a WebSocket needs from the server that owns it. */
 export interface ConnectionHost {
   readonly native: NativeServer;
+  readonly options: { readonly maxBackpressure: number };
   /** Arranges for queued output to be written once the current tick ends. */
   scheduleFlush(): void;
 }
@@ -40,6 +41,7 @@ export interface WebSocketEvents {
 }
 
 const kNotOpen = 'WebSocket is not open';
+const kDropped = -3; // CallStatus::DROPPED in native/core/server.h
 
 function toBytes(data: WebSocketData): string | Uint8Array {
   const value: unknown = data;
@@ -108,8 +110,10 @@ export class WebSocket extends EventEmitter {
   }
 
   /**
-   * Queues a message. Returns false (and passes an error to `cb`) when the socket is not open;
-   * never throws for a closed socket.
+   * Queues a message. Returns true while the socket's queue is below maxBackpressure; false when
+   * the queue is over it (the message was queued: wait for 'drain'), when the message was dropped
+   * under the 'drop' policy, or when the socket is not open (`cb` then gets an error). Never throws
+   * for a closed socket.
    */
   send(data: WebSocketData, options?: SendOptions | SendCallback, cb?: SendCallback): boolean {
     if (typeof options === 'function') {
@@ -176,6 +180,10 @@ export class WebSocket extends EventEmitter {
       return false;
     }
     const buffered = this.#host.native.send(this.#slot, this.#generation, bytes, opcode, fin);
+    if (buffered === kDropped) {
+      if (cb) process.nextTick(cb, new BackpressureError());
+      return false;
+    }
     if (buffered < 0) {
       if (cb) process.nextTick(cb, new Error(`${kNotOpen}: the connection is closing`));
       return false;
@@ -185,7 +193,8 @@ export class WebSocket extends EventEmitter {
     // The bytes are in the connection's output now (as ws's are in the socket's buffer):
     // the callback runs once that output has been handed to the kernel.
     if (cb) setImmediate(cb);
-    return true;
+    const limit = this.#host.options.maxBackpressure;
+    return limit === 0 || buffered < limit;
   }
 
   /** @internal */

@@ -34,6 +34,7 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                      {
                          InstanceMethod<&ServerWrap::listen>("listen"),
                          InstanceMethod<&ServerWrap::stopListening>("stopListening"),
+                         InstanceMethod<&ServerWrap::dropConnections>("dropConnections"),
                          InstanceMethod<&ServerWrap::send>("send"),
                          InstanceMethod<&ServerWrap::close>("close"),
                          InstanceMethod<&ServerWrap::terminate>("terminate"),
@@ -62,6 +63,14 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   core.maxConnections = optionU32(options, "maxConnections", core.maxConnections);
   core.handshakeTimeoutMs = optionU32(options, "handshakeTimeout", core.handshakeTimeoutMs);
   core.closeTimeoutMs = optionU32(options, "closeTimeout", core.closeTimeoutMs);
+  core.idleTimeoutMs = optionU32(options, "idleTimeout", core.idleTimeoutMs);
+  core.sendPings = options.Get("sendPings").ToBoolean().Value();
+  Napi::Value maxBackpressure = options.Get("maxBackpressure");
+  if (maxBackpressure.IsNumber()) {
+    core.maxBackpressure = static_cast<uint64_t>(maxBackpressure.As<Napi::Number>().DoubleValue());
+  }
+  core.dropOnBackpressure = options.Get("dropOnBackpressure").ToBoolean().Value();
+  core.maxFragments = optionU32(options, "maxFragments", core.maxFragments);
   core.path = stringOrEmpty(options.Get("path"));
 
   server_ = std::make_unique<Server>(std::move(core));
@@ -227,7 +236,14 @@ Napi::Value ServerWrap::stopListening(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// send(slot, generation, data: Buffer | Uint8Array | string, opcode, fin) -> bufferedAmount or -1
+// dropConnections(onlyUnknown)
+Napi::Value ServerWrap::dropConnections(const Napi::CallbackInfo& info) {
+  if (!destroyed_) server_->dropConnections(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+// send(slot, generation, data: Buffer | Uint8Array | string, opcode, fin)
+//   -> bufferedAmount, or a negative CallStatus (-1 closed, -3 dropped by backpressure)
 Napi::Value ServerWrap::send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (destroyed_) return Napi::Number::New(env, -1);
@@ -263,7 +279,7 @@ Napi::Value ServerWrap::send(const Napi::CallbackInfo& info) {
     }
     status = server_->send(id, opcode, static_cast<const uint8_t*>(bytes), length, fin);
   }
-  if (status < 0) return Napi::Number::New(env, -1);
+  if (status < 0) return Napi::Number::New(env, status);
   return Napi::Number::New(env, static_cast<double>(server_->bufferedAmount(id)));
 }
 

@@ -58,7 +58,11 @@ struct Connection {
   bool closeReplyEchoes = false;   // the reply repeats the peer's code and reason
   uint16_t closeCode = 0;        // code received from the peer (1005 when the frame had none)
   uint16_t closeReplyCode = 0;
+  bool pingSent = false;         // an idle ping is out; the next idle expiry drops the peer
+  bool needDrain = false;        // the user was told about backpressure: report DRAIN when empty
   uint64_t deadlineMs = 0;       // handshake / close timeout; 0 = none
+  uint64_t lastActivityMs = 0;   // last time bytes came from the peer (idle timeout)
+  uint64_t wheelDueMs = 0;       // due time of this connection's live timer wheel entry; 0 = none
 
   std::unique_ptr<HandshakeState> handshake;
   FrameParser<FrameSink> parser;

@@ -19,6 +19,7 @@ enum class EventKind : uint32_t {
   ERROR = 7,         // protocol error; arg: ErrorCode. A CLOSE follows once the connection is down
   CLIENT_ERROR = 8,  // handshake refused by the core; arg: HTTP status; payload: "reason\0addr\0port"
   LISTEN_ERROR = 9,  // accept() failed; arg: errno (reported once per condition)
+  IDLE = 10,         // not listening and the last connection is gone (a shutdown is complete)
 };
 
 constexpr uint32_t MESSAGE_BINARY = 1;

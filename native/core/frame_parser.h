@@ -34,6 +34,7 @@ namespace epollws {
 struct FrameParserOptions {
   uint64_t maxPayload = 100 * 1024 * 1024;  // max message size (sum over fragments); 0 = no limit
   bool rsv1Allowed = false;                 // true once permessage-deflate is negotiated
+  uint32_t maxFragments = 0;                // max frames in one message; 0 = no limit
 };
 
 namespace detail {
@@ -50,6 +51,7 @@ class FrameParser {
   void setOptions(FrameParserOptions options) {
     maxPayload_ = options.maxPayload;
     rsv1Allowed_ = options.rsv1Allowed;
+    maxFragments_ = options.maxFragments;
   }
 
   // Consumes all len bytes, unmasking payloads in place. Returns false if the handler stopped it or a
@@ -105,6 +107,8 @@ class FrameParser {
     } else if (op == static_cast<uint8_t>(Opcode::CONTINUATION)) {
       if (messageOpcode_ == Opcode::CONTINUATION) return ErrorCode::INVALID_OPCODE;
       if (rsv1) return ErrorCode::UNEXPECTED_RSV_1;
+      // A flood of tiny fragments costs CPU without ever reaching maxPayload: bound it too.
+      if (maxFragments_ != 0 && fragments_ >= maxFragments_) return ErrorCode::UNSUPPORTED_MESSAGE_LENGTH;
     } else {
       if (op > static_cast<uint8_t>(Opcode::BINARY)) return ErrorCode::INVALID_OPCODE;
       if (messageOpcode_ != Opcode::CONTINUATION) return ErrorCode::INVALID_OPCODE;
@@ -195,8 +199,10 @@ class FrameParser {
       compressed_ = (h[0] & 0x40) != 0;
       firstChunk_ = true;
       messageLength_ = 0;
+      fragments_ = 0;
       utf8_.reset();
     }
+    ++fragments_;
     messageLength_ += info.payloadLength;
     fin_ = (h[0] & 0x80) != 0;
     state_ = State::DATA_PAYLOAD;
@@ -272,6 +278,8 @@ class FrameParser {
 
   uint64_t maxPayload_ = 0;
   uint64_t remaining_ = 0;      // payload bytes of the current frame not yet received
+  uint32_t maxFragments_ = 0;
+  uint32_t fragments_ = 0;      // frames of the open data message so far, for maxFragments
   uint64_t messageLength_ = 0;  // payload bytes of the open data message so far, for maxPayload
   Utf8Validator utf8_;
   uint8_t mask_[detail::MASK_SIZE] = {};

@@ -30,7 +30,7 @@ uint64_t connectionTag(const Connection* conn) {
 
 }  // namespace
 
-Server::Server(ServerOptions options) : options_(std::move(options)) {}
+Server::Server(ServerOptions options) : options_(std::move(options)), wheel_(monotonicMs()) {}
 
 Server::~Server() {
   for (auto& conn : slots_) {
@@ -81,6 +81,13 @@ void Server::stopListening() {
   listeners_.clear();
 }
 
+void Server::dropConnections(bool onlyUnknown) {
+  for (auto& slot : slots_) {
+    Connection* conn = slot.get();
+    if (conn && conn->state != ConnState::CLOSED && (!onlyUnknown || !conn->known)) closeConnection(conn);
+  }
+}
+
 void Server::runTurn(int timeoutMs) {
   epoll_event events[MAX_EVENTS];
   int ready;
@@ -88,6 +95,7 @@ void Server::runTurn(int timeoutMs) {
     ready = ::epoll_wait(epoll_.get(), events, MAX_EVENTS, timeoutMs);
   } while (ready < 0 && errno == EINTR);
   inTurn_ = true;
+  nowMs_ = monotonicMs();
   for (int i = 0; i < ready; ++i) {
     uint64_t tag = events[i].data.u64;
     if (tag == WAKE_TAG) {
@@ -192,6 +200,7 @@ void Server::handleAccept(size_t listenerIndex) {
     conn->handshake = std::make_unique<HandshakeState>(options_.maxHeaderSize);
     FrameParserOptions parserOptions;
     parserOptions.maxPayload = options_.maxPayload;
+    parserOptions.maxFragments = options_.maxFragments;
     conn->parser.setOptions(parserOptions);
     ++liveConnections_;
     if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
@@ -238,6 +247,8 @@ void Server::handleReadable(Connection* conn) {
       return;
     }
     size_t len = static_cast<size_t>(n);
+    conn->lastActivityMs = nowMs_;  // the timer wheel notices when its entry comes due
+    conn->pingSent = false;
     switch (conn->state) {
       case ConnState::HANDSHAKE:
         readHandshake(conn, buffer, len);
@@ -262,39 +273,63 @@ void Server::consumeFrames(Connection* conn, uint8_t* data, size_t len) {
 }
 
 void Server::setDeadline(Connection* conn, uint32_t afterMs) {
-  if (afterMs == 0) {
-    conn->deadlineMs = 0;
-    return;
-  }
-  conn->deadlineMs = monotonicMs() + afterMs;
-  deadlines_.push_back({conn->deadlineMs, conn->slot, conn->generation});
-  std::push_heap(deadlines_.begin(), deadlines_.end(), std::greater<Deadline>());
+  conn->deadlineMs = afterMs ? monotonicMs() + afterMs : 0;
+  armTimer(conn);
 }
 
-int64_t Server::msUntilNextDeadline() const {
-  if (deadlines_.empty()) return -1;
-  uint64_t now = monotonicMs();
-  uint64_t at = deadlines_.front().atMs;
-  return at <= now ? 0 : static_cast<int64_t>(at - now);
+// The earliest moment something must happen to this connection: its handshake or close deadline,
+// or (while open) the idle ping and the idle expiry. 0 when nothing is due.
+uint64_t Server::nextDueMs(const Connection* conn) const {
+  uint64_t due = conn->deadlineMs;
+  if (conn->state == ConnState::OPEN && options_.idleTimeoutMs) {
+    uint64_t idle = conn->lastActivityMs + options_.idleTimeoutMs;
+    if (options_.sendPings && !conn->pingSent) idle = conn->lastActivityMs + options_.idleTimeoutMs / 2;
+    if (due == 0 || idle < due) due = idle;
+  }
+  return due;
 }
+
+void Server::armTimer(Connection* conn) {
+  uint64_t due = nextDueMs(conn);
+  // One live entry per connection; an earlier due time adds one (the later one goes stale).
+  if (due == 0 || (conn->wheelDueMs != 0 && conn->wheelDueMs <= due)) return;
+  conn->wheelDueMs = due;
+  wheel_.schedule({conn->slot, conn->generation, due});
+}
+
+int64_t Server::msUntilNextDeadline() const { return wheel_.msUntilNextTick(monotonicMs()); }
 
 void Server::expireDeadlines() {
-  if (deadlines_.empty()) return;
-  uint64_t now = monotonicMs();
+  if (wheel_.size() == 0) return;
+  nowMs_ = monotonicMs();
   bool wasInTurn = inTurn_;
   inTurn_ = true;
-  while (!deadlines_.empty() && deadlines_.front().atMs <= now) {
-    Deadline due = deadlines_.front();
-    std::pop_heap(deadlines_.begin(), deadlines_.end(), std::greater<Deadline>());
-    deadlines_.pop_back();
-    Connection* conn = lookup({due.slot, due.generation});
-    // Stale entries (rescheduled or cleared deadlines, closed connections) are skipped.
-    if (!conn || conn->state == ConnState::CLOSED || conn->deadlineMs != due.atMs) continue;
-    conn->deadlineMs = 0;
-    closeConnection(conn);
-  }
+  wheel_.advance(nowMs_, [this](const TimerWheel::Entry& entry) { onTimer(entry); });
   inTurn_ = wasInTurn;
   if (!inTurn_ && !batch_.empty()) noteEventQueued();
+  if (!inTurn_ && !dirty_.empty()) noteEventQueued();  // idle pings wait for a flush
+}
+
+void Server::onTimer(const TimerWheel::Entry& entry) {
+  Connection* conn = lookup({entry.slot, entry.generation});
+  if (!conn || conn->state == ConnState::CLOSED || conn->wheelDueMs != entry.dueMs) return;
+  conn->wheelDueMs = 0;
+  if (conn->deadlineMs && conn->deadlineMs <= nowMs_) {
+    closeConnection(conn);  // handshake or close handshake took too long
+    return;
+  }
+  if (conn->state == ConnState::OPEN && options_.idleTimeoutMs) {
+    uint64_t idleFor = nowMs_ - conn->lastActivityMs;
+    if (idleFor >= options_.idleTimeoutMs) {
+      closeConnection(conn);  // silent peer: vanished without a FIN, or ignored our ping
+      return;
+    }
+    if (options_.sendPings && !conn->pingSent && idleFor >= options_.idleTimeoutMs / 2) {
+      conn->pingSent = true;
+      queueFrame(conn, Opcode::PING, nullptr, 0);
+    }
+  }
+  armTimer(conn);
 }
 
 void Server::closeConnection(Connection* conn) {
@@ -315,6 +350,10 @@ void Server::closeConnection(Connection* conn) {
   std::vector<uint8_t>().swap(conn->message);
   conn->output.release();
   closedUndelivered_.push_back(conn->slot);
+  if (liveConnections_ == 0 && listeners_.empty()) {
+    batch_.add(EventKind::IDLE, 0, 0, 0, 0);
+    noteEventQueued();
+  }
 }
 
 }  // namespace epollws

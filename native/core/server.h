@@ -11,6 +11,7 @@
 #include "connection.h"
 #include "event_batch.h"
 #include "opcode.h"
+#include "timer_wheel.h"
 #include "unique_fd.h"
 
 namespace epollws {
@@ -22,6 +23,11 @@ struct ServerOptions {
   std::string path;                  // empty: any path is accepted
   uint32_t handshakeTimeoutMs = 10000;
   uint32_t closeTimeoutMs = 30000;
+  uint32_t idleTimeoutMs = 120000;   // no bytes from the peer for this long: drop it; 0 disables
+  bool sendPings = true;             // ping a peer idle for half of idleTimeoutMs
+  uint64_t maxBackpressure = 64 * 1024 * 1024;  // queued output that triggers the policy; 0 = none
+  bool dropOnBackpressure = false;   // policy: drop the send (true) or drop the connection (false)
+  uint32_t maxFragments = 100000;    // frames in one message; 0 = no limit
 };
 
 struct ConnectionId {
@@ -34,6 +40,7 @@ enum class CallStatus : int {
   OK = 0,
   CLOSED = -1,       // the connection is closing or gone (a stale id too)
   WRONG_STATE = -2,  // e.g. accept() on an open connection
+  DROPPED = -3,      // over maxBackpressure with the drop policy: the message was not queued
 };
 
 struct ListenResult {
@@ -56,11 +63,14 @@ class Server {
   // Binds one listening socket. An empty host listens on every address (IPv6 dual-stack, or IPv4).
   ListenResult listen(const std::string& host, uint16_t port, int backlog, bool reusePort);
   void stopListening();
+  // Drops connections at once: every one, or only those the user has not seen yet (still in the
+  // handshake or refused). Known ones get their CLOSE event.
+  void dropConnections(bool onlyUnknown);
   size_t listenerCount() const { return listeners_.size(); }
 
   // Handles ready fds (waiting at most timeoutMs) and expired deadlines; events accumulate in the batch.
   void runTurn(int timeoutMs);
-  // Milliseconds until the nearest deadline, or -1 when none is set.
+  // Milliseconds until the timer wheel's next tick, or -1 when no timer is pending.
   int64_t msUntilNextDeadline() const;
   void expireDeadlines();
 
@@ -76,9 +86,9 @@ class Server {
   int accept(ConnectionId id, std::string_view protocol, std::string_view extensions,
              std::string_view extraHeaderLines);
   int reject(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body);
-  // Queues a data or control frame of `length` bytes and returns where to write its payload
-  // (nullptr when the connection cannot send).
-  uint8_t* reserveFrame(ConnectionId id, Opcode opcode, size_t length, bool fin = true);
+  // Queues a data or control frame. Returns OK, CLOSED, or DROPPED (backpressure, drop policy);
+  // with the close policy, a send made while over maxBackpressure drops the connection instead.
+  // One message of any size may always be queued below the limit.
   int send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
   int close(ConnectionId id, uint16_t code, std::string_view reason);
   int terminate(ConnectionId id);
@@ -90,12 +100,6 @@ class Server {
   friend struct FrameSink;
   struct Listener {
     UniqueFd fd;
-  };
-  struct Deadline {
-    uint64_t atMs;
-    uint32_t slot;
-    uint32_t generation;
-    bool operator>(const Deadline& other) const { return atMs > other.atMs; }
   };
 
   Connection* lookup(ConnectionId id) const;
@@ -116,6 +120,10 @@ class Server {
   void closeConnection(Connection* conn);
   void updateInterest(Connection* conn);
   void setDeadline(Connection* conn, uint32_t afterMs);
+  uint64_t nextDueMs(const Connection* conn) const;
+  void armTimer(Connection* conn);
+  void onTimer(const TimerWheel::Entry& entry);
+  bool admitOutput(Connection* conn);
   void emitMessage(Connection* conn, const uint8_t* data, size_t len);
   void noteEventQueued();
   void acceptFailed(int error);
@@ -135,7 +143,8 @@ class Server {
   std::vector<uint32_t> closeReplies_;       // connections with closeReplyPending
   std::vector<uint32_t> closedUndelivered_;  // CLOSE queued in batch_
   std::vector<uint32_t> closedDelivered_;    // CLOSE handed to the user: free on releaseDelivered()
-  std::vector<Deadline> deadlines_;          // min-heap; stale entries are skipped
+  TimerWheel wheel_;
+  uint64_t nowMs_ = 0;                       // read once per turn
   size_t liveConnections_ = 0;
   EventBatch batch_;
   std::unique_ptr<uint8_t[]> readBuffer_;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "clock.h"
 #include "handshake.h"
 #include "net.h"
 #include "server.h"
@@ -102,7 +103,8 @@ int Server::accept(ConnectionId id, std::string_view protocol, std::string_view 
   markDirty(conn);
   conn->state = ConnState::OPEN;
   conn->readPaused = false;
-  conn->deadlineMs = 0;
+  conn->lastActivityMs = monotonicMs();
+  setDeadline(conn, 0);  // the handshake deadline no longer applies; the idle timer does
   updateInterest(conn);
   if (!hs->pendingInput.empty()) {
     // Frames that arrived with the request head: parse them now, as if just read.

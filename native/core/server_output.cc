@@ -53,19 +53,26 @@ void Server::queueClose(Connection* conn, uint16_t code, std::string_view reason
   conn->closeSent = true;
 }
 
-uint8_t* Server::reserveFrame(ConnectionId id, Opcode opcode, size_t length, bool fin) {
-  Connection* conn = lookup(id);
-  if (!conn || !canSend(conn)) return nullptr;
-  uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
-  out += writeFrameHeader(out, opcode, length, fin);
-  markDirty(conn);
-  return out;
+// Applies the backpressure policy before more output is queued. False: do not queue (with the
+// close policy the connection is gone by then).
+bool Server::admitOutput(Connection* conn) {
+  if (options_.maxBackpressure == 0 || conn->output.size() < options_.maxBackpressure) return true;
+  conn->needDrain = true;
+  if (!options_.dropOnBackpressure) closeConnection(conn);  // a reader that never reads
+  return false;
 }
 
 int Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
-  uint8_t* out = reserveFrame(id, opcode, length, fin);
-  if (!out) return static_cast<int>(CallStatus::CLOSED);
+  Connection* conn = lookup(id);
+  if (!conn || !canSend(conn)) return static_cast<int>(CallStatus::CLOSED);
+  if (!admitOutput(conn)) {
+    return static_cast<int>(conn->state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED);
+  }
+  uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
+  out += writeFrameHeader(out, opcode, length, fin);
   if (length) std::memcpy(out, payload, length);
+  markDirty(conn);
+  if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
   return static_cast<int>(CallStatus::OK);
 }
 
@@ -126,7 +133,8 @@ void Server::flushConnection(Connection* conn) {
   if (conn->state == ConnState::DRAINING) {
     // Our last byte is out: send FIN first, as RFC 6455 §7.1.1 asks of servers.
     ::shutdown(conn->fd, SHUT_WR);
-  } else if (wasArmed && conn->known) {
+  } else if ((wasArmed || conn->needDrain) && conn->known) {
+    conn->needDrain = false;
     batch_.add(EventKind::DRAIN, conn->slot, conn->generation, 0, 0);
     noteEventQueued();
   }
@@ -203,7 +211,9 @@ bool FrameSink::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, boo
 bool FrameSink::onControl(Opcode op, uint8_t* payload, size_t len) {
   switch (op) {
     case Opcode::PING:
-      if (canSend(conn)) server->queueFrame(conn, Opcode::PONG, payload, len);
+      // A ping flood from a peer that does not read must not grow the output without bound.
+      if (canSend(conn) && server->admitOutput(conn)) server->queueFrame(conn, Opcode::PONG, payload, len);
+      if (conn->state == ConnState::CLOSED) return true;
       server->batch_.addCopy(EventKind::PING, conn->slot, conn->generation, payload, len, 0);
       return false;
     case Opcode::PONG:
