@@ -36,6 +36,8 @@ export interface NativeServer {
   terminate(slot: number, generation: number): number;
   accept(slot: number, generation: number, protocol: string, extensions: string, headerLines: string): number;
   reject(slot: number, generation: number, status: number, headerLines: string, body: string): number;
+  /** Takes over a TCP connection upgraded by node:http; returns [errno, slot, generation]. */
+  adopt(fd: number, key: string, protocol: string, extensions: string, headerLines: string, head: Buffer): [number, number, number];
   bufferedAmount(slot: number, generation: number): number;
   flush(): void;
   connectionCount(): number;

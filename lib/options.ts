@@ -1,5 +1,8 @@
 // Option defaults and validation. Mistakes are programmer errors: they throw TypeError/RangeError
 // synchronously from the constructor, naming the option and the value.
+import type { Server as HttpServer } from 'node:http';
+import { Server as TlsServer } from 'node:tls';
+
 import type { UpgradeRequest } from './request';
 
 export interface VerifyClientInfo {
@@ -73,13 +76,16 @@ export interface ServerOptions {
   upgrade?: (request: UpgradeRequest) => UpgradeDecision | void | Promise<UpgradeDecision | void>;
   /** Accepted for ws compatibility; permessage-deflate is declined (not negotiated) for now. */
   perMessageDeflate?: boolean | object;
-  /** Not supported yet: epollws owns its listening sockets. */
-  server?: unknown;
+  /** Share the port of a node:http server: its upgraded sockets are taken over by the reactor. */
+  server?: HttpServer;
+  /** Neither listen nor attach: the user calls handleUpgrade() from their own 'upgrade' handler. */
   noServer?: boolean;
 }
 
 export interface NormalizedOptions {
   ports: number[];
+  server: HttpServer | undefined;
+  noServer: boolean;
   host: string;
   path: string;
   backlog: number;
@@ -145,16 +151,24 @@ export function normalizeOptions(options: ServerOptions): NormalizedOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('Expected an options object');
   }
-  if (options.server !== undefined || options.noServer) {
-    throw new TypeError(
-      'The "server" and "noServer" options are not supported yet: epollws listens itself; pass "port"',
-    );
+  const modes = [options.port !== undefined, options.server !== undefined, options.noServer === true];
+  if (modes.filter(Boolean).length !== 1) {
+    throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
   }
-  if (options.port === undefined) {
-    throw new TypeError('The "port" option must be specified');
+  if (options.server !== undefined) {
+    if (typeof (options.server as { on?: unknown }).on !== 'function') {
+      throw new TypeError('Expected the "server" option to be an http.Server');
+    }
+    if (options.server instanceof TlsServer) {
+      throw new TypeError(
+        'https.Server is not supported yet: epollws does not terminate TLS; put a TLS proxy in front of an http.Server',
+      );
+    }
   }
-  const portList = Array.isArray(options.port) ? options.port : [options.port];
-  if (portList.length === 0) throw new RangeError('Expected the "port" option to list at least one port');
+  const portList = options.port === undefined ? [] : Array.isArray(options.port) ? options.port : [options.port];
+  if (options.port !== undefined && portList.length === 0) {
+    throw new RangeError('Expected the "port" option to list at least one port');
+  }
   const ports = portList.map((port) => integer('port', port, 0, 0, 65535));
 
   if (options.host !== undefined && typeof options.host !== 'string') {
@@ -166,6 +180,8 @@ export function normalizeOptions(options: ServerOptions): NormalizedOptions {
 
   return {
     ports,
+    server: options.server,
+    noServer: options.noServer === true,
     host: options.host ?? '',
     path: options.path ?? '',
     backlog: integer('backlog', options.backlog, DEFAULTS.backlog, 0, 0x7fffffff),

@@ -1,13 +1,28 @@
 // WebSocketServer: ws's server API over the native core. The core accepts, parses and frames;
 // this class turns each batch of core events into EventEmitter events and runs the upgrade
 // decision (handleProtocols, verifyClient, the async `upgrade` hook) before accepting.
+// Connections arrive either from the core's own listeners ({ port }) or from a node:http server
+// whose upgraded sockets the core takes over ({ server } / { noServer } + handleUpgrade).
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 import { native as K, OPEN } from './constants';
 import { SystemError, WebSocketError } from './errors';
 import { binding, type NativeServer } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions, type UpgradeDecision } from './options';
 import { parseUpgradePayload, type RequestSocketInfo, type UpgradeRequest } from './request';
+import {
+  abortHandshake,
+  checkUpgradeRequest,
+  headerLines,
+  isEncrypted,
+  isToken,
+  isValidHeaderLine,
+  joinHeaderLines,
+  parseProtocols,
+  socketHandle,
+} from './upgrade';
 import { WebSocket, type ConnectionHost } from './websocket';
 
 export interface AddressInfo {
@@ -22,7 +37,7 @@ export interface WebSocketServerEvents {
   error: [error: Error];
   close: [];
   headers: [headers: string[], request: UpgradeRequest];
-  wsClientError: [error: WebSocketError, socket: RequestSocketInfo, request: UpgradeRequest | undefined];
+  wsClientError: [error: WebSocketError, socket: RequestSocketInfo | Duplex, request: UpgradeRequest | undefined];
 }
 
 const enum State {
@@ -31,32 +46,16 @@ const enum State {
   CLOSED,
 }
 
-// RFC 7230 token characters, for subprotocol names and header names.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+type Rejection = Extract<UpgradeDecision, { action: 'reject' }>;
 
-function parseProtocols(header: string): Set<string> | null {
-  const protocols = new Set<string>();
-  for (const part of header.split(',')) {
-    const name = part.trim();
-    if (!TOKEN.test(name) || protocols.has(name)) return null;
-    protocols.add(name);
-  }
-  return protocols;
-}
-
-function headerLines(headers: Record<string, string> | undefined): string[] {
-  if (!headers) return [];
-  return Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
-}
-
-function validHeaderLine(line: string): boolean {
-  const colon = line.indexOf(':');
-  return colon > 0 && TOKEN.test(line.slice(0, colon)) && FIELD_VALUE.test(line.slice(colon + 1));
-}
-
-function joinHeaderLines(lines: string[]): string {
-  return lines.length ? `${lines.join('\r\n')}\r\n` : '';
+/** An upgrade waiting for the user's decision, wherever its socket lives. */
+interface PendingHandshake {
+  readonly request: UpgradeRequest;
+  /** False once the client has gone. */
+  alive(): boolean;
+  /** Answers 101 and returns the connection's id, or undefined if it is gone. */
+  accept(protocol: string, headerLines: string): [number, number] | undefined;
+  reject(status: number, headerLines: Record<string, string> | undefined, body: string): void;
 }
 
 export class WebSocketServer extends EventEmitter implements ConnectionHost {
@@ -70,9 +69,11 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   #addresses: AddressInfo[] = [];
   #sockets: (WebSocket | undefined)[] = [];
   #generations: number[] = [];
-  #pending = new Map<number, number>(); // slot -> generation of upgrades awaiting a decision
+  #pending = new Map<number, number>(); // slot -> generation of core upgrades awaiting a decision
+  #adopting = new Set<Duplex>(); // node:http sockets awaiting a decision
   #inBatch = false;
   #flushScheduled = false;
+  #detachHttpServer: (() => void) | undefined;
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
@@ -95,17 +96,88 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
       this.#onBatch,
     );
     if (callback) this.once('listening', callback);
-    this.#listen();
+    if (this.options.server) this.#attach(this.options.server);
+    else if (!this.options.noServer) this.#listen();
   }
 
-  /** The first listening address, like net.Server#address(); null once closed. */
-  address(): AddressInfo | null {
+  /** The first listening address, like net.Server#address(); null when not listening. */
+  address(): AddressInfo | string | null {
+    if (this.options.server) return this.options.server.address() as AddressInfo | string | null;
+    if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
     return this.#addresses[0] ?? null;
   }
 
-  /** Every listening address (one per port). */
+  /** Every address the server's own listeners are bound to (one per port). */
   addresses(): AddressInfo[] {
     return this.#addresses.slice();
+  }
+
+  /** Whether an upgrade request is for this server (its `path`), as in ws. */
+  shouldHandle(request: Pick<UpgradeRequest, 'url'>): boolean {
+    if (!this.options.path) return true;
+    const query = request.url.indexOf('?');
+    return (query === -1 ? request.url : request.url.slice(0, query)) === this.options.path;
+  }
+
+  /**
+   * Completes an upgrade that node:http received (its 'upgrade' event): validates it, runs the
+   * decision hooks, then hands the TCP connection to the native reactor and calls `callback`.
+   * The node:http socket is closed afterwards; the connection itself lives on in the reactor.
+   */
+  handleUpgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback: (socket: WebSocket, request: IncomingMessage) => void,
+  ): void {
+    const upgrade = request as unknown as UpgradeRequest;
+    socket.on('error', () => socket.destroy());
+    if (isEncrypted(socket)) {
+      abortHandshake(socket, 501, 'epollws does not serve TLS connections yet');
+      this.emit('error', Object.assign(new Error('epollws cannot take over TLS sockets (https.Server) yet'), { code: 'EPOLLWS_TLS_UNSUPPORTED' }));
+      return;
+    }
+    const handle = socketHandle(socket);
+    if (!handle || typeof handle.fd !== 'number' || handle.fd < 0) {
+      abortHandshake(socket, 500, 'Socket cannot be taken over');
+      return;
+    }
+    const problem = checkUpgradeRequest(upgrade);
+    if (problem) {
+      this.#refuseHttp(socket, upgrade, problem.status, problem.message, problem.headers);
+      return;
+    }
+    if (!this.shouldHandle(upgrade)) {
+      this.#refuseHttp(socket, upgrade, 400, 'Path not served');
+      return;
+    }
+    // Stop node:http reading from the socket: from now on every byte belongs to the reactor.
+    handle.readStop?.();
+    this.#adopting.add(socket);
+    const pending: PendingHandshake = {
+      request: upgrade,
+      alive: () => !socket.destroyed && this.#adopting.has(socket),
+      accept: (protocol, lines) => {
+        this.#adopting.delete(socket);
+        const buffered = socket.read() as Buffer | null; // bytes node read before readStop
+        const frames = buffered ? Buffer.concat([head, buffered]) : head;
+        const fd = socketHandle(socket)?.fd ?? -1;
+        const key = (upgrade.headers['sec-websocket-key'] ?? '').trim();
+        const [errno, slot, generation] = this.native.adopt(fd, key, protocol, '', lines, frames);
+        socket.destroy(); // closes node's copy of the fd only
+        if (errno !== 0) {
+          this.emit('error', new SystemError(errno, 'dup'));
+          return undefined;
+        }
+        this.scheduleFlush();
+        return [slot, generation];
+      },
+      reject: (status, headers, body) => {
+        this.#adopting.delete(socket);
+        abortHandshake(socket, status, body || undefined, headers);
+      },
+    };
+    this.#decide(pending, (webSocket) => callback(webSocket, request));
   }
 
   /**
@@ -121,32 +193,6 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   /** Immediate stop: stops accepting and drops every connection at once (they report 1006). */
   terminate(callback?: (error?: Error) => void): Promise<void> {
     return this.#shutdown(true, callback);
-  }
-
-  #shutdown(immediately: boolean, callback: ((error?: Error) => void) | undefined): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
-    if (callback) this.once('close', () => callback());
-    if (this.#state === State.CLOSED) {
-      process.nextTick(() => this.emit('close'));
-      return closed;
-    }
-    if (this.#state === State.CLOSING && !immediately) return closed;
-    this.#state = State.CLOSING;
-    this.native.stopListening();
-    this.#addresses = [];
-    for (const [slot, generation] of [...this.#pending]) {
-      this.#reject(slot, generation, { action: 'reject', status: 503 });
-    }
-    if (immediately) {
-      this.native.dropConnections(false);
-    } else {
-      this.native.dropConnections(true);
-      for (const socket of this.#sockets) {
-        if (socket?.readyState === OPEN) socket.close(1001, 'Server shutting down');
-      }
-    }
-    this.#maybeFinishClose();
-    return closed;
   }
 
   /** @internal */
@@ -178,6 +224,58 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     process.nextTick(() => {
       if (this.#state === State.RUNNING) this.emit('listening');
     });
+  }
+
+  #attach(server: HttpServer): void {
+    const onListening = (): void => {
+      this.emit('listening');
+    };
+    const onError = (error: Error): void => {
+      this.emit('error', error);
+    };
+    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      this.handleUpgrade(request, socket, head, (webSocket, req) => this.emit('connection', webSocket, req));
+    };
+    server.on('listening', onListening);
+    server.on('error', onError);
+    server.on('upgrade', onUpgrade);
+    this.#detachHttpServer = () => {
+      server.off('listening', onListening);
+      server.off('error', onError);
+      server.off('upgrade', onUpgrade);
+    };
+  }
+
+  #shutdown(immediately: boolean, callback: ((error?: Error) => void) | undefined): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    if (callback) this.once('close', () => callback());
+    if (this.#state === State.CLOSED) {
+      process.nextTick(() => this.emit('close'));
+      return closed;
+    }
+    if (this.#state === State.CLOSING && !immediately) return closed;
+    this.#state = State.CLOSING;
+    this.#detachHttpServer?.();
+    this.#detachHttpServer = undefined;
+    this.native.stopListening();
+    this.#addresses = [];
+    for (const [slot, generation] of [...this.#pending]) {
+      this.#rejectQueued(slot, generation, { action: 'reject', status: 503 });
+    }
+    for (const socket of [...this.#adopting]) {
+      this.#adopting.delete(socket);
+      abortHandshake(socket, 503);
+    }
+    if (immediately) {
+      this.native.dropConnections(false);
+    } else {
+      this.native.dropConnections(true);
+      for (const socket of this.#sockets) {
+        if (socket?.readyState === OPEN) socket.close(1001, 'Server shutting down');
+      }
+    }
+    this.#maybeFinishClose();
+    return closed;
   }
 
   // Called whenever a connection goes away: a shutdown completes with the last one.
@@ -237,7 +335,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     const payload = data.subarray(offset, offset + length);
     switch (kind) {
       case K.EVENT_UPGRADE:
-        this.#onUpgrade(slot, generation, parseUpgradePayload(payload));
+        this.#onQueuedUpgrade(slot, generation, parseUpgradePayload(payload));
         return;
       case K.EVENT_CLIENT_ERROR:
         this.#onClientError(arg, payload);
@@ -294,94 +392,116 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     this.emit('wsClientError', new WebSocketError(reason, 'WS_ERR_INVALID_HANDSHAKE', status), socket, undefined);
   }
 
-  #onUpgrade(slot: number, generation: number, request: UpgradeRequest): void {
-    if (this.#state !== State.RUNNING) {
-      this.#reject(slot, generation, { action: 'reject', status: 503 });
-      return;
+  #refuseHttp(socket: Duplex, request: UpgradeRequest, status: number, message: string, headers?: Record<string, string>): void {
+    if (this.listenerCount('wsClientError') > 0) {
+      this.emit('wsClientError', new WebSocketError(message, 'WS_ERR_INVALID_HANDSHAKE', status), socket, request);
+    } else {
+      abortHandshake(socket, status, message, headers);
     }
-    const protocolHeader = request.headers['sec-websocket-protocol'];
-    const protocols = protocolHeader === undefined ? new Set<string>() : parseProtocols(protocolHeader);
-    if (protocols === null) {
-      this.#refuseInvalid(slot, generation, request, 'Invalid Sec-WebSocket-Protocol header');
-      return;
-    }
-    this.#pending.set(slot, generation);
+  }
 
-    const decideAfterVerify = (): void => {
+  // An upgrade request read and validated by the core's own listener.
+  #onQueuedUpgrade(slot: number, generation: number, request: UpgradeRequest): void {
+    this.#pending.set(slot, generation);
+    const pending: PendingHandshake = {
+      request,
+      alive: () => this.#pending.get(slot) === generation,
+      accept: (protocol, lines) => {
+        this.#pending.delete(slot);
+        return this.native.accept(slot, generation, protocol, '', lines) < 0 ? undefined : [slot, generation];
+      },
+      reject: (status, headers, body) => this.#rejectQueued(slot, generation, { action: 'reject', status, headers, body }),
+    };
+    this.#decide(pending, (socket) => this.emit('connection', socket, request));
+  }
+
+  #rejectQueued(slot: number, generation: number, decision: Rejection): void {
+    this.#pending.delete(slot);
+    const lines = headerLines(decision.headers).filter(isValidHeaderLine);
+    this.native.reject(slot, generation, decision.status, joinHeaderLines(lines), decision.body ?? '');
+    this.scheduleFlush();
+  }
+
+  // verifyClient, then the upgrade hook, then handleProtocols; accepts or rejects `pending`.
+  #decide(pending: PendingHandshake, onOpen: (socket: WebSocket) => void): void {
+    const request = pending.request;
+    if (this.#state !== State.RUNNING) {
+      this.#reject(pending, { action: 'reject', status: 503 });
+      return;
+    }
+    const protocols = parseProtocols(request.headers['sec-websocket-protocol']);
+    if (protocols === null) {
+      this.#reject(pending, { action: 'reject', status: 400, body: 'Invalid Sec-WebSocket-Protocol header' });
+      if (this.listenerCount('wsClientError') > 0) {
+        const error = new WebSocketError('Invalid Sec-WebSocket-Protocol header', 'WS_ERR_INVALID_HANDSHAKE', 400);
+        this.emit('wsClientError', error, request.socket, request);
+      }
+      return;
+    }
+
+    const afterVerify = (): void => {
       const hook = this.options.upgrade;
       if (!hook) {
-        this.#complete(slot, generation, request, protocols, undefined);
+        this.#complete(pending, protocols, undefined, onOpen);
         return;
       }
       let decision: UpgradeDecision | void | Promise<UpgradeDecision | void>;
       try {
         decision = hook(request);
       } catch (error) {
-        this.#hookFailed(slot, generation, error);
+        this.#hookFailed(pending, error);
         return;
       }
       if (decision instanceof Promise) {
         decision.then(
-          (value) => this.#complete(slot, generation, request, protocols, value ?? undefined),
-          (error: unknown) => this.#hookFailed(slot, generation, error),
+          (value) => this.#complete(pending, protocols, value ?? undefined, onOpen),
+          (error: unknown) => this.#hookFailed(pending, error),
         );
       } else {
-        this.#complete(slot, generation, request, protocols, decision ?? undefined);
+        this.#complete(pending, protocols, decision ?? undefined, onOpen);
       }
     };
 
     const verify = this.options.verifyClient;
     if (!verify) {
-      decideAfterVerify();
+      afterVerify();
       return;
     }
     const info = { origin: request.headers.origin, secure: false, req: request };
     if (verify.length >= 2) {
-      (verify as (i: typeof info, cb: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => void)(
-        info,
-        (ok, code = 401, message, headers) => {
-          if (ok) decideAfterVerify();
-          else this.#reject(slot, generation, { action: 'reject', status: code, body: message, headers });
-        },
-      );
+      type Callback = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
+      (verify as (i: typeof info, cb: Callback) => void)(info, (ok, code = 401, message, headers) => {
+        if (ok) afterVerify();
+        else this.#reject(pending, { action: 'reject', status: code, body: message, headers });
+      });
     } else if ((verify as (i: typeof info) => boolean)(info)) {
-      decideAfterVerify();
+      afterVerify();
     } else {
-      this.#reject(slot, generation, { action: 'reject', status: 401 });
+      this.#reject(pending, { action: 'reject', status: 401 });
     }
   }
 
-  #refuseInvalid(slot: number, generation: number, request: UpgradeRequest, reason: string): void {
-    this.#reject(slot, generation, { action: 'reject', status: 400, body: reason });
-    if (this.listenerCount('wsClientError') > 0) {
-      this.emit('wsClientError', new WebSocketError(reason, 'WS_ERR_INVALID_HANDSHAKE', 400), request.socket, request);
-    }
+  #reject(pending: PendingHandshake, decision: Rejection): void {
+    if (!pending.alive()) return;
+    const status = Number.isInteger(decision.status) && decision.status >= 400 && decision.status <= 599 ? decision.status : 500;
+    pending.reject(status, decision.headers, decision.body ?? '');
   }
 
-  #hookFailed(slot: number, generation: number, error: unknown): void {
-    this.#reject(slot, generation, { action: 'reject', status: 500 });
+  #hookFailed(pending: PendingHandshake, error: unknown): void {
+    this.#reject(pending, { action: 'reject', status: 500 });
     this.emit('error', error instanceof Error ? error : new Error(String(error)));
   }
 
-  #reject(slot: number, generation: number, decision: Extract<UpgradeDecision, { action: 'reject' }>): void {
-    this.#pending.delete(slot);
-    const lines = headerLines(decision.headers).filter(validHeaderLine);
-    const status = Number.isInteger(decision.status) && decision.status >= 400 && decision.status <= 599 ? decision.status : 500;
-    this.native.reject(slot, generation, status, joinHeaderLines(lines), decision.body ?? '');
-    this.scheduleFlush();
-  }
-
   #complete(
-    slot: number,
-    generation: number,
-    request: UpgradeRequest,
+    pending: PendingHandshake,
     protocols: Set<string>,
     decision: UpgradeDecision | undefined,
+    onOpen: (socket: WebSocket) => void,
   ): void {
-    if (this.#pending.get(slot) !== generation) return; // the client left while we decided
+    if (!pending.alive()) return; // the client left while we decided
     if (this.#state !== State.RUNNING) decision = { action: 'reject', status: 503 };
     if (decision?.action === 'reject') {
-      this.#reject(slot, generation, decision);
+      this.#reject(pending, decision);
       return;
     }
     let protocol = '';
@@ -389,24 +509,25 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
       protocol = decision.protocol;
     } else if (protocols.size > 0) {
       const chosen = this.options.handleProtocols
-        ? this.options.handleProtocols(protocols, request)
+        ? this.options.handleProtocols(protocols, pending.request)
         : protocols.values().next().value;
       if (chosen) protocol = chosen;
     }
     const lines = headerLines(decision?.headers);
-    if (this.listenerCount('headers') > 0) this.emit('headers', lines, request);
-    if ((protocol && !TOKEN.test(protocol)) || !lines.every(validHeaderLine)) {
-      this.#hookFailed(slot, generation, new TypeError('Invalid subprotocol or response header for the 101 answer'));
+    if (this.listenerCount('headers') > 0) this.emit('headers', lines, pending.request);
+    if ((protocol && !isToken(protocol)) || !lines.every(isValidHeaderLine)) {
+      this.#hookFailed(pending, new TypeError('Invalid subprotocol or response header for the 101 answer'));
       return;
     }
-    this.#pending.delete(slot);
-    if (this.native.accept(slot, generation, protocol, '', joinHeaderLines(lines)) < 0) return;
+    const id = pending.accept(protocol, joinHeaderLines(lines));
+    if (id === undefined) return;
     this.scheduleFlush();
+    const [slot, generation] = id;
     const socket = new WebSocket(this, slot, generation, protocol);
     this.#sockets[slot] = socket;
     this.#generations[slot] = generation;
     this.clients?.add(socket);
-    this.emit('connection', socket, request);
+    onOpen(socket);
   }
 
   override on<E extends keyof WebSocketServerEvents>(event: E, listener: (...args: WebSocketServerEvents[E]) => void): this;

@@ -1,5 +1,6 @@
 #include "server_wrap.h"
 
+#include <cerrno>
 #include <cstring>
 
 namespace epollws {
@@ -40,6 +41,7 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::terminate>("terminate"),
                          InstanceMethod<&ServerWrap::accept>("accept"),
                          InstanceMethod<&ServerWrap::reject>("reject"),
+                         InstanceMethod<&ServerWrap::adopt>("adopt"),
                          InstanceMethod<&ServerWrap::bufferedAmount>("bufferedAmount"),
                          InstanceMethod<&ServerWrap::flush>("flush"),
                          InstanceMethod<&ServerWrap::connectionCount>("connectionCount"),
@@ -313,6 +315,33 @@ Napi::Value ServerWrap::reject(const Napi::CallbackInfo& info) {
                                stringOrEmpty(info[4]));
   afterUserCall();
   return Napi::Number::New(info.Env(), status);
+}
+
+// adopt(fd, key, protocol, extensions, extraHeaderLines, head: Buffer) -> [errno, slot, generation]
+Napi::Value ServerWrap::adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, 3);
+  if (destroyed_) {
+    out.Set(0u, EBADF);
+    return out;
+  }
+  const uint8_t* head = nullptr;
+  size_t headLength = 0;
+  if (info[5].IsBuffer()) {
+    auto buffer = info[5].As<Napi::Buffer<uint8_t>>();
+    head = buffer.Data();
+    headLength = buffer.Length();
+  }
+  std::string key = stringOrEmpty(info[1]);
+  Server::AdoptResult result =
+      server_->adopt(static_cast<int>(info[0].As<Napi::Number>().Int32Value()), key, stringOrEmpty(info[2]),
+                     stringOrEmpty(info[3]), stringOrEmpty(info[4]), head, headLength);
+  afterUserCall();
+  updateRef();
+  out.Set(0u, result.error);
+  out.Set(1u, result.id.slot);
+  out.Set(2u, result.id.generation);
+  return out;
 }
 
 Napi::Value ServerWrap::bufferedAmount(const Napi::CallbackInfo& info) {

@@ -33,6 +33,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value terminate(const Napi::CallbackInfo& info);
   Napi::Value accept(const Napi::CallbackInfo& info);
   Napi::Value reject(const Napi::CallbackInfo& info);
+  Napi::Value adopt(const Napi::CallbackInfo& info);
   Napi::Value bufferedAmount(const Napi::CallbackInfo& info);
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value connectionCount(const Napi::CallbackInfo& info);

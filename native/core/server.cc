@@ -181,42 +181,47 @@ void Server::handleAccept(size_t listenerIndex) {
       return;
     }
     lastAcceptError_ = 0;
-    setNoDelay(fd);
-
-    uint32_t slot;
-    if (!freeSlots_.empty()) {
-      slot = freeSlots_.back();
-      freeSlots_.pop_back();
-    } else {
-      slot = static_cast<uint32_t>(slots_.size());
-      slots_.emplace_back();
-      generations_.push_back(1);
-    }
-    auto conn = std::make_unique<Connection>();
-    conn->fd = fd;
-    conn->slot = slot;
-    conn->generation = generations_[slot] & 0x3fffffffu;
-    conn->state = ConnState::HANDSHAKE;
-    conn->handshake = std::make_unique<HandshakeState>(options_.maxHeaderSize);
-    FrameParserOptions parserOptions;
-    parserOptions.maxPayload = options_.maxPayload;
-    parserOptions.maxFragments = options_.maxFragments;
-    conn->parser.setOptions(parserOptions);
-    ++liveConnections_;
+    Connection* conn = addConnection(fd);
+    if (!conn) continue;
     if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
       conn->handshake->refuseStatus = 503;
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.u64 = connectionTag(conn.get());
-    Connection* raw = conn.get();
-    slots_[slot] = std::move(conn);
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-      closeConnection(raw);
-      continue;
-    }
-    setDeadline(raw, options_.handshakeTimeoutMs);
+    setDeadline(conn, options_.handshakeTimeoutMs);
   }
+}
+
+Connection* Server::addConnection(int fd) {
+  setNoDelay(fd);
+  uint32_t slot;
+  if (!freeSlots_.empty()) {
+    slot = freeSlots_.back();
+    freeSlots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+    generations_.push_back(1);
+  }
+  auto owned = std::make_unique<Connection>();
+  Connection* conn = owned.get();
+  conn->fd = fd;
+  conn->slot = slot;
+  conn->generation = generations_[slot] & 0x3fffffffu;
+  conn->state = ConnState::HANDSHAKE;
+  conn->handshake = std::make_unique<HandshakeState>(options_.maxHeaderSize);
+  FrameParserOptions parserOptions;
+  parserOptions.maxPayload = options_.maxPayload;
+  parserOptions.maxFragments = options_.maxFragments;
+  conn->parser.setOptions(parserOptions);
+  slots_[slot] = std::move(owned);
+  ++liveConnections_;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.u64 = connectionTag(conn);
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    closeConnection(conn);
+    return nullptr;
+  }
+  return conn;
 }
 
 void Server::handleConnectionEvent(Connection* conn, uint32_t events) {

@@ -86,6 +86,16 @@ class Server {
   int accept(ConnectionId id, std::string_view protocol, std::string_view extensions,
              std::string_view extraHeaderLines);
   int reject(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body);
+
+  // Takes over a TCP connection whose upgrade request someone else read and validated (Node's
+  // http server): dup()s `fd` (the caller closes its own copy), answers 101 for `key`, and parses
+  // `head` (bytes that came after the request) as frames. The connection is known to the user.
+  struct AdoptResult {
+    int error = 0;  // errno
+    ConnectionId id{0, 0};
+  };
+  AdoptResult adopt(int fd, std::string_view key, std::string_view protocol, std::string_view extensions,
+                    std::string_view extraHeaderLines, const uint8_t* head, size_t headLength);
   // Queues a data or control frame. Returns OK, CLOSED, or DROPPED (backpressure, drop policy);
   // with the close policy, a send made while over maxBackpressure drops the connection instead.
   // One message of any size may always be queued below the limit.
@@ -104,6 +114,8 @@ class Server {
 
   Connection* lookup(ConnectionId id) const;
   void handleAccept(size_t listenerIndex);
+  // Puts an accepted, non-blocking fd into a free slot and the epoll set (nullptr on failure).
+  Connection* addConnection(int fd);
   void handleConnectionEvent(Connection* conn, uint32_t events);
   void handleReadable(Connection* conn);
   void readHandshake(Connection* conn, uint8_t* data, size_t len);

@@ -1,6 +1,9 @@
 // The opening handshake: read the request head, refuse what RFC 6455 §4.2.1 forbids, hand valid
 // requests to the user, and answer with 101 (accept) or an HTTP error (reject).
+#include <fcntl.h>
 #include <sys/epoll.h>
+
+#include <cerrno>
 
 #include <cstring>
 #include <string>
@@ -127,6 +130,48 @@ int Server::reject(ConnectionId id, int status, std::string_view extraHeaderLine
   updateInterest(conn);
   beginDraining(conn);
   return static_cast<int>(CallStatus::OK);
+}
+
+}  // namespace epollws
+
+namespace epollws {
+
+Server::AdoptResult Server::adopt(int fd, std::string_view key, std::string_view protocol,
+                                  std::string_view extensions, std::string_view extraHeaderLines,
+                                  const uint8_t* head, size_t headLength) {
+  AdoptResult result;
+  int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) {
+    result.error = errno;
+    return result;
+  }
+  int flags = ::fcntl(own, F_GETFL);
+  if (flags < 0 || ::fcntl(own, F_SETFL, flags | O_NONBLOCK) != 0) {
+    result.error = errno;
+    ::close(own);
+    return result;
+  }
+  Connection* conn = addConnection(own);
+  if (!conn) {
+    result.error = EBADF;
+    return result;
+  }
+  conn->handshake.reset();
+  conn->known = true;
+  conn->state = ConnState::OPEN;
+  conn->lastActivityMs = monotonicMs();
+  armTimer(conn);
+  std::string response =
+      buildSwitchingProtocolsResponse(computeAcceptKey(key), protocol, extensions, extraHeaderLines);
+  conn->output.appendCopy(response.data(), response.size());
+  markDirty(conn);
+  result.id = {conn->slot, conn->generation};
+  if (headLength) {
+    std::vector<uint8_t> frames(head, head + headLength);  // parsed in place: do not touch the caller's
+    consumeFrames(conn, frames.data(), frames.size());
+    if (!batch_.empty()) noteEventQueued();
+  }
+  return result;
 }
 
 }  // namespace epollws

@@ -178,37 +178,43 @@ describe('api: upgrade hook', { timeout: 60_000 }, () => {
     assert.equal((await nextMessage(ws)).data.toString(), 'ok now');
   });
 
-  it('a client that disconnects while the async hook waits: no connection, no crash, server keeps working', { timeout: 10_000 }, async () => {
-    let calls = 0;
-    let release;
-    const gate = new Promise((r) => { release = r; });
-    const server = h.echo(await h.startServer({
-      upgrade: async () => {
-        calls++;
-        if (calls === 1) {
-          await gate;
-          return { action: 'accept', headers: { 'X-Late': '1' } };
-        }
-        return undefined;
-      },
-    }));
-    let connections = 0;
-    server.on('connection', () => connections++);
-    const port = server.address().port;
-    const raw = await h.rawConnect(port);
-    raw.write(handshakeText(port));
-    await withTimeout((async () => { while (calls === 0) await delay(5); })(), 5000, 'the hook to be called');
-    raw.destroy();
-    await delay(50);
-    release();
-    await delay(50);
-    assert.equal(connections, 0, "'connection' for a client that had left");
-    assert.equal(server.clients.size, 0);
-    const ws = await h.connect(h.url(server));
-    ws.send('still serving');
-    assert.equal((await nextMessage(ws)).data.toString(), 'still serving');
-    assert.equal(connections, 1);
-  });
+  for (const how of ['FIN (socket.destroy)', 'RST (socket.resetAndDestroy)']) {
+    it(`a client that disconnects with a ${how} while the async hook waits: no connection, no crash, server keeps working`, { timeout: 10_000 }, async () => {
+      let calls = 0;
+      let release;
+      const gate = new Promise((r) => { release = r; });
+      const server = h.echo(await h.startServer({
+        upgrade: async () => {
+          calls++;
+          if (calls === 1) {
+            await gate;
+            return { action: 'accept', headers: { 'X-Late': '1' } };
+          }
+          return undefined;
+        },
+      }));
+      const events = [];
+      server.on('connection', (socket) => {
+        events.push('connection');
+        socket.on('close', (code) => events.push(`close ${code}`));
+      });
+      const port = server.address().port;
+      const raw = await h.rawConnect(port);
+      raw.write(handshakeText(port));
+      await withTimeout((async () => { while (calls === 0) await delay(5); })(), 5000, 'the hook to be called');
+      if (how.startsWith('RST')) raw.resetAndDestroy();
+      else raw.destroy();
+      await delay(100);
+      release();
+      await delay(100);
+      assert.deepEqual(events, [], "'connection' for a client that had already left");
+      assert.equal(server.clients.size, 0);
+      const ws = await h.connect(h.url(server));
+      ws.send('still serving');
+      assert.equal((await nextMessage(ws)).data.toString(), 'still serving');
+      assert.deepEqual(events, ['connection']);
+    });
+  }
 
   it("the 'headers' event can add a line that reaches the client", { timeout: 10_000 }, async () => {
     const server = await h.startServer();

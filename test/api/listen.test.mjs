@@ -74,6 +74,16 @@ describe('api: listening', { timeout: 120_000 }, () => {
     assert.equal((await nextMessage(ws)).data.toString(), 'port0');
   });
 
+  it('no host: listens on all addresses and accepts IPv4 clients', { timeout: 10_000 }, async () => {
+    const server = h.echo(await h.startServer({ host: undefined }));
+    const a = server.address();
+    assert.ok(a.port > 0);
+    assert.ok(['::', '0.0.0.0'].includes(a.address), `address ${a.address}`);
+    const ws = await h.connect(`ws://127.0.0.1:${a.port}/`);
+    ws.send('v4 on any');
+    assert.equal((await nextMessage(ws)).data.toString(), 'v4 on any');
+  });
+
   it('the constructor callback is a listening listener', { timeout: 10_000 }, async () => {
     let called = 0;
     const server = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => { called++; });

@@ -177,6 +177,28 @@ describe('api: send', { timeout: 120_000 }, () => {
     assert.equal(list[2][0].toString(), 'after');
   });
 
+  it("a slow reader: bufferedAmount grows, then 'drain' fires and it returns to 0", { timeout: 20_000 }, async () => {
+    const { ws, socket } = await pair();
+    ws._socket.pause(); // the client stops reading; the kernel buffers fill up
+    const chunk = pattern(256 * 1024, 9);
+    let sent = 0;
+    // Bounded: 64 MiB at most; stop as soon as the server reports queued bytes.
+    for (let round = 0; round < 64 && socket.bufferedAmount === 0; round++) {
+      for (let i = 0; i < 4; i++) { socket.send(chunk); sent++; }
+      await delay(10);
+    }
+    const queued = socket.bufferedAmount;
+    assert.ok(queued > 0, `bufferedAmount stayed 0 after ${sent} sends of 256 KiB to a paused reader`);
+    const drain = nextEvent(socket, 'drain', 15_000);
+    let received = 0;
+    ws.on('message', () => { received++; });
+    ws._socket.resume();
+    await drain;
+    assert.equal(socket.bufferedAmount, 0);
+    await withTimeout((async () => { while (received < sent) await delay(10); })(), 15_000, `${sent} messages`);
+    assert.equal(received, sent);
+  });
+
   it('bufferedAmount is a number and drops to 0 once flushed', { timeout: 10_000 }, async () => {
     const { ws, socket } = await pair();
     const got = nextMessage(ws);
