@@ -169,17 +169,21 @@ void reportConnect(const Options& o, const Snapshot& a, const Snapshot& b, uint6
   double cpu = (b.userSec - a.userSec + b.sysSec - a.sysSec) / (static_cast<double>(b.ns - a.ns) / 1e9);
   bool saturated = cpu >= 0.95;
   double srvUs = (b.serverSec - a.serverSec) * 1e6 / o.connections;
+  double wall = static_cast<double>(b.ns - a.ns) / 1e9;
+  double other = (b.machineBusySec - a.machineBusySec - (b.serverSec - a.serverSec)) / wall - cpu;
+  if (other < 0) other = 0;
   if (o.json) {
     std::printf(
         "{\"mode\":\"connect\",\"connections\":%u,\"connectSeconds\":%.4f,\"handshakesPerSec\":%.1f,"
         "\"hold\":%.3f,\"loadgenCpu\":%.4f,\"loadgenSaturated\":%s",
         o.connections, secs, rate, o.hold, cpu, saturated ? "true" : "false");
     if (o.serverPid > 0) std::printf(",\"serverPid\":%d,\"serverCpuUsPerHandshake\":%.3f", o.serverPid, srvUs);
-    std::printf(",\"errors\":0}\n");
+    std::printf(",\"otherCpu\":%.4f,\"errors\":0}\n", other);
   } else {
     std::printf("loadgen: %u connections opened in %.3f s: %.0f handshakes/s (loadgen CPU %.0f%%)\n",
                 o.connections, secs, rate, cpu * 100);
     if (o.serverPid > 0) std::printf("  server CPU   %.1f us per handshake\n", srvUs);
+    std::printf("  other CPU    %.0f%% of one core used by other processes meanwhile\n", other * 100);
   }
   if (saturated)
     std::fprintf(stderr, "loadgen: WARNING: the load generator used %.0f%% of a core while connecting: it was "

@@ -1,6 +1,7 @@
 #include "server_wrap.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace epollws {
@@ -36,7 +37,6 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::listen>("listen"),
                          InstanceMethod<&ServerWrap::stopListening>("stopListening"),
                          InstanceMethod<&ServerWrap::dropConnections>("dropConnections"),
-                         InstanceMethod<&ServerWrap::send>("send"),
                          InstanceMethod<&ServerWrap::close>("close"),
                          InstanceMethod<&ServerWrap::terminate>("terminate"),
                          InstanceMethod<&ServerWrap::accept>("accept"),
@@ -95,6 +95,13 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->timer));  // the poll handle keeps the loop alive
   uv_poll_start(&handles_->poll, UV_READABLE, &ServerWrap::onPoll);
   napi_add_env_cleanup_hook(env, &ServerWrap::onCleanup, this);
+
+  // send() is the hot path: an own function carrying `this` as its data skips the unwrap
+  // (a private-symbol lookup) that prototype methods pay on every call.
+  info.This().As<Napi::Object>().Set(
+      "send", Napi::Function::New(env, [](const Napi::CallbackInfo& call) -> Napi::Value {
+        return static_cast<ServerWrap*>(call.Data())->send(call);
+      }, "send", this));
 }
 
 ServerWrap::~ServerWrap() {
@@ -156,20 +163,20 @@ void ServerWrap::deliverEvents() {
     size_t count = delivering_.records.size();
     Napi::Uint32Array records = recordsView(count * EVENT_RECORD_WORDS);
     std::memcpy(records.Data(), delivering_.records.data(), count * sizeof(EventRecord));
-    Napi::Value data = Napi::Buffer<uint8_t>::Copy(env, delivering_.data.data(), delivering_.data.size());
+    static const uint8_t none = 0;
+    const uint8_t* bytes = delivering_.data.empty() ? &none : delivering_.data.data();
+    Napi::Value data = Napi::Buffer<uint8_t>::Copy(env, bytes, delivering_.data.size());
     Napi::Value externals = env.Undefined();
     if (!delivering_.externals.empty()) {
       Napi::Array list = Napi::Array::New(env, delivering_.externals.size());
       for (size_t i = 0; i < delivering_.externals.size(); ++i) {
-        std::vector<uint8_t>* bytes = delivering_.externals[i].release();
-        // The message's own vector becomes the Buffer's memory (no second copy); where the
-        // runtime forbids external buffers NewOrCopy copies and the finalizer frees ours at once.
+        ByteBuffer& message = delivering_.externals[i];
+        size_t length = message.size();
+        // The message's own memory becomes the Buffer's (no second copy); where the runtime
+        // forbids external buffers NewOrCopy copies and runs the finalizer at once.
         list.Set(static_cast<uint32_t>(i),
-                 Napi::Buffer<uint8_t>::NewOrCopy(env, bytes->data(), bytes->size(),
-                                                  [](Napi::Env, uint8_t*, std::vector<uint8_t>* owned) {
-                                                    delete owned;
-                                                  },
-                                                  bytes));
+                 Napi::Buffer<uint8_t>::NewOrCopy(env, message.detach(), length,
+                                                  [](Napi::Env, uint8_t* bytes) { std::free(bytes); }));
       }
       externals = list;
     }

@@ -66,7 +66,7 @@ struct Connection {
 
   std::unique_ptr<HandshakeState> handshake;
   FrameParser<FrameSink> parser;
-  std::vector<uint8_t> message;  // a message that spans reads or fragments
+  ByteBuffer message;            // a message that spans reads or fragments
   OutputQueue output;
   std::string closeReason;
 };

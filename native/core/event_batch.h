@@ -4,8 +4,9 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
+
+#include "byte_buffer.h"
 
 namespace epollws {
 
@@ -38,8 +39,8 @@ constexpr size_t EVENT_RECORD_WORDS = sizeof(EventRecord) / sizeof(uint32_t);
 
 struct EventBatch {
   std::vector<EventRecord> records;
-  std::vector<uint8_t> data;
-  std::vector<std::unique_ptr<std::vector<uint8_t>>> externals;
+  ByteBuffer data;
+  std::vector<ByteBuffer> externals;
 
   bool empty() const { return records.empty(); }
   void clear() {
@@ -49,20 +50,19 @@ struct EventBatch {
   }
   // Appends a record whose payload is `length` bytes in `data`; returns where to write them.
   uint8_t* add(EventKind kind, uint32_t slot, uint32_t generation, uint32_t length, uint32_t arg) {
-    size_t offset = data.size();
-    data.resize(offset + length);
-    records.push_back({static_cast<uint32_t>(kind), slot, generation, static_cast<uint32_t>(offset), length, arg});
-    return data.data() + offset;
+    uint32_t offset = static_cast<uint32_t>(data.size());
+    uint8_t* out = data.grow(length);
+    records.push_back({static_cast<uint32_t>(kind), slot, generation, offset, length, arg});
+    return out;
   }
   void addCopy(EventKind kind, uint32_t slot, uint32_t generation, const void* bytes, size_t length,
                uint32_t arg) {
     uint8_t* out = add(kind, slot, generation, static_cast<uint32_t>(length), arg);
     if (length) std::memcpy(out, bytes, length);
   }
-  void addExternal(EventKind kind, uint32_t slot, uint32_t generation, std::vector<uint8_t>&& bytes,
-                   uint32_t arg) {
+  void addExternal(EventKind kind, uint32_t slot, uint32_t generation, ByteBuffer&& bytes, uint32_t arg) {
     uint32_t length = static_cast<uint32_t>(bytes.size());
-    externals.push_back(std::make_unique<std::vector<uint8_t>>(std::move(bytes)));
+    externals.push_back(std::move(bytes));
     records.push_back({static_cast<uint32_t>(kind), slot, generation,
                        static_cast<uint32_t>(externals.size() - 1), length, arg | MESSAGE_EXTERNAL});
   }

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <vector>
+#include "byte_buffer.h"
 
 namespace epollws {
 
@@ -18,15 +18,11 @@ class OutputQueue {
   // Reserves `length` bytes at the end and returns where to write them.
   uint8_t* append(size_t length) {
     if (head_ > 0 && head_ >= bytes_.size() / 2) compact();
-    size_t offset = bytes_.size();
-    bytes_.resize(offset + length);
-    return bytes_.data() + offset;
+    return bytes_.grow(length);
   }
   void appendCopy(const void* bytes, size_t length) {
     if (length) std::memcpy(append(length), bytes, length);
   }
-  // Drops bytes from the end (a reservation that turned out shorter).
-  void truncate(size_t dropped) { bytes_.resize(bytes_.size() - dropped); }
 
   void consume(size_t written) {
     head_ += written;
@@ -36,23 +32,23 @@ class OutputQueue {
     head_ = 0;
     // Keep a small buffer for busy connections; give large ones back so idle sockets stay cheap.
     if (bytes_.capacity() > KEEP_CAPACITY) {
-      std::vector<uint8_t>().swap(bytes_);
+      bytes_.release();
     } else {
       bytes_.clear();
     }
   }
   void release() {
     head_ = 0;
-    std::vector<uint8_t>().swap(bytes_);
+    bytes_.release();
   }
 
  private:
   static constexpr size_t KEEP_CAPACITY = 16 * 1024;
   void compact() {
-    bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(head_));
+    bytes_.eraseFront(head_);
     head_ = 0;
   }
-  std::vector<uint8_t> bytes_;
+  ByteBuffer bytes_;
   size_t head_ = 0;
 };
 

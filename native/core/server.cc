@@ -352,7 +352,7 @@ void Server::closeConnection(Connection* conn) {
     noteEventQueued();
   }
   conn->handshake.reset();
-  std::vector<uint8_t>().swap(conn->message);
+  conn->message.release();
   conn->output.release();
   closedUndelivered_.push_back(conn->slot);
   if (liveConnections_ == 0 && listeners_.empty()) {

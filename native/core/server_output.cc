@@ -179,16 +179,14 @@ void Server::queueCloseReplies() {
 
 void Server::emitMessage(Connection* conn, const uint8_t* data, size_t len) {
   uint32_t flags = conn->messageBinary ? MESSAGE_BINARY : 0;
-  if (len >= EXTERNAL_MESSAGE_MIN) {
-    if (data == conn->message.data()) {
-      batch_.addExternal(EventKind::MESSAGE, conn->slot, conn->generation, std::move(conn->message), flags);
-      conn->message = std::vector<uint8_t>();
-    } else {
-      batch_.addExternal(EventKind::MESSAGE, conn->slot, conn->generation,
-                         std::vector<uint8_t>(data, data + len), flags);
-    }
-  } else {
+  if (len < EXTERNAL_MESSAGE_MIN) {
     batch_.addCopy(EventKind::MESSAGE, conn->slot, conn->generation, data, len, flags);
+  } else if (data == conn->message.data()) {
+    batch_.addExternal(EventKind::MESSAGE, conn->slot, conn->generation, std::move(conn->message), flags);
+  } else {
+    ByteBuffer copy;
+    copy.append(data, len);
+    batch_.addExternal(EventKind::MESSAGE, conn->slot, conn->generation, std::move(copy), flags);
   }
 }
 
@@ -199,11 +197,15 @@ bool FrameSink::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, boo
     server->emitMessage(conn, data, len);
     return false;
   }
-  conn->message.insert(conn->message.end(), data, data + len);
+  conn->message.append(data, len);
   if (last) {
     server->emitMessage(conn, conn->message.data(), conn->message.size());
-    conn->message.clear();
-    if (conn->message.capacity() > 64 * 1024) std::vector<uint8_t>().swap(conn->message);
+    // Small reassembly buffers are kept for the next message; large ones went to JS or go now.
+    if (conn->message.capacity() > EXTERNAL_MESSAGE_MIN) {
+      conn->message.release();
+    } else {
+      conn->message.clear();
+    }
   }
   return false;
 }

@@ -85,6 +85,32 @@ function packageVersion(name, from = rootRequire) {
   }
 }
 
+// bufferutil and utf-8-validate: the repo's devDependencies when installed; otherwise a copy kept
+// outside the repo, found by ws's require() through NODE_PATH (a plain `npm install` in the repo
+// prunes packages installed with --no-save).
+function nativeHelpers() {
+  const loads = (req) => ['bufferutil', 'utf-8-validate'].every((name) => {
+    try {
+      req(name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (loads(rootRequire)) return { env: {}, require: rootRequire };
+  const dir = path.join(process.env.EPOLLWS_BENCH_CACHE || path.join(os.homedir(), '.cache/epollws-bench'), 'ws-native');
+  const cacheRequire = createRequire(path.join(dir, 'node_modules', 'index.js'));
+  if (!loads(cacheRequire)) {
+    log('installing bufferutil and utf-8-validate under', dir);
+    mkdirSync(dir, { recursive: true });
+    const r = spawnSync('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel=error', 'bufferutil@^4', 'utf-8-validate@^6'], { encoding: 'utf8' });
+    if (r.status !== 0 || !loads(cacheRequire)) {
+      return { error: `bufferutil/utf-8-validate not in devDependencies and could not be installed: ${`${r.stderr ?? r.error}`.trim().split('\n').pop()}` };
+    }
+  }
+  return { env: { NODE_PATH: path.join(dir, 'node_modules') }, require: cacheRequire };
+}
+
 function setupUws() {
   const r = spawnSync('sh', [path.join(ROOT, 'scripts/bench/setup-uws.sh')], { encoding: 'utf8' });
   if (r.status !== 0) {
@@ -113,7 +139,7 @@ const SERVERS = [
     prepare() {
       const version = packageVersion('ws');
       if (!version) return { error: 'ws is not installed (npm install)' };
-      return { argv: (port) => ['node', echoScript('ws-echo.mjs'), '--port', String(port), '--host', HOST], env: { WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' }, version };
+      return { argv: (port) => ['node', echoScript('ws-echo.mjs'), '--port', String(port), '--host', HOST], env: { WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' }, expectLog: 'bufferutil=false utf-8-validate=false', version };
     },
   },
   {
@@ -122,17 +148,13 @@ const SERVERS = [
     prepare() {
       const version = packageVersion('ws');
       if (!version) return { error: 'ws is not installed (npm install)' };
-      for (const name of ['bufferutil', 'utf-8-validate']) {
-        try {
-          rootRequire(name);
-        } catch (e) {
-          return { error: `${name} does not load (npm install --no-save bufferutil utf-8-validate): ${e.message.split('\n')[0]}` };
-        }
-      }
+      const helpers = nativeHelpers();
+      if (helpers.error) return helpers;
       return {
         argv: (port) => ['node', echoScript('ws-echo.mjs'), '--port', String(port), '--host', HOST],
-        env: { WS_NO_BUFFER_UTIL: '', WS_NO_UTF_8_VALIDATE: '' },
-        version: `ws ${version}, bufferutil ${packageVersion('bufferutil')}, utf-8-validate ${packageVersion('utf-8-validate')}`,
+        env: { WS_NO_BUFFER_UTIL: '', WS_NO_UTF_8_VALIDATE: '', ...helpers.env },
+        expectLog: 'bufferutil=true utf-8-validate=true',
+        version: `ws ${version}, bufferutil ${packageVersion('bufferutil', helpers.require)}, utf-8-validate ${packageVersion('utf-8-validate', helpers.require)}${helpers.env.NODE_PATH ? ' (from ~/.cache/epollws-bench)' : ''}`,
       };
     },
   },
@@ -176,6 +198,14 @@ async function withServer(server, fn) {
   const port = await freePort();
   const s = await startServer(server.argv(port), { port, env: server.env, cpu: SERVER_CPU });
   if (s.error) return { error: `did not start: ${s.error}` };
+  // The two ws variants differ only in an environment variable: make sure each runs as labelled.
+  for (let i = 0; server.expectLog && !s.logs().includes(server.expectLog); i++) {
+    if (i === 20) {
+      await stopServer(s);
+      return { error: `did not start as expected: no "${server.expectLog}" in its log: ${s.logs().trim()}` };
+    }
+    await sleep(50);
+  }
   try {
     return await fn(s);
   } finally {
