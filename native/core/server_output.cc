@@ -46,7 +46,7 @@ void Server::queueClose(Connection* conn, uint16_t code, std::string_view reason
     payload[0] = static_cast<uint8_t>(code >> 8);
     payload[1] = static_cast<uint8_t>(code);
     size_t reasonLength = std::min(reason.size(), MAX_CONTROL_PAYLOAD - 2);
-    std::memcpy(payload + 2, reason.data(), reasonLength);
+    if (reasonLength) std::memcpy(payload + 2, reason.data(), reasonLength);
     length = 2 + reasonLength;
   }
   queueFrame(conn, Opcode::CLOSE, payload, length);

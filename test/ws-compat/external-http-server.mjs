@@ -1,11 +1,7 @@
-import { createServer } from 'https';
-import { readFileSync } from 'fs';
+import { createServer } from 'http';
 import { WebSocketServer } from '../../dist/index.mjs';
 
-const server = createServer({
-  cert: readFileSync('/path/to/cert.pem'),
-  key: readFileSync('/path/to/key.pem')
-});
+const server = createServer();
 const wss = new WebSocketServer({ server });
 
 wss.on('connection', function connection(ws) {
