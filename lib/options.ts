@@ -66,6 +66,8 @@ export interface ServerOptions {
   backpressurePolicy?: BackpressurePolicy;
   /** Frames allowed in one fragmented message (default 100,000; 0: no limit); more close with 1009. */
   maxFragments?: number;
+  /** Believe X-Forwarded-For for `request.clientAddress` (only behind a proxy you run). */
+  trustProxy?: boolean;
   /** Track connections in `server.clients` (default true). */
   clientTracking?: boolean;
   /** Set SO_REUSEPORT so several processes or workers can share the port. */
@@ -100,6 +102,7 @@ export interface NormalizedOptions {
   backpressurePolicy: BackpressurePolicy;
   maxFragments: number;
   clientTracking: boolean;
+  trustProxy: boolean;
   reusePort: boolean;
   handleProtocols: ServerOptions['handleProtocols'];
   verifyClient: VerifyClient | undefined;
@@ -196,6 +199,7 @@ export function normalizeOptions(options: ServerOptions): NormalizedOptions {
     backpressurePolicy: policy(options.backpressurePolicy),
     maxFragments: integer('maxFragments', options.maxFragments, DEFAULTS.maxFragments, 0, 0xffffffff),
     clientTracking: options.clientTracking ?? true,
+    trustProxy: options.trustProxy ?? false,
     reusePort: options.reusePort ?? false,
     handleProtocols: optionalFunction('handleProtocols', options.handleProtocols),
     verifyClient: optionalFunction('verifyClient', options.verifyClient),

@@ -16,6 +16,21 @@ export interface UpgradeRequest {
   /** Names and values as received, alternating. */
   rawHeaders: string[];
   socket: RequestSocketInfo;
+  /**
+   * The client's address: the first X-Forwarded-For entry when the server's `trustProxy` option
+   * allows it, else the connection's source (which a PROXY protocol header sets, see `proxyProtocol`).
+   */
+  clientAddress?: string;
+}
+
+/** The client's address for `request` (see UpgradeRequest.clientAddress). */
+export function clientAddressOf(request: UpgradeRequest, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = request.headers['x-forwarded-for'];
+    const first = forwarded?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return request.socket?.remoteAddress ?? '';
 }
 
 /** Parses the core's UPGRADE payload: "address\0port\0family\0" followed by the raw request head. */

@@ -11,7 +11,7 @@ import { native as K, OPEN } from './constants';
 import { SystemError, WebSocketError } from './errors';
 import { binding, type NativeServer } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions, type UpgradeDecision } from './options';
-import { parseUpgradePayload, type RequestSocketInfo, type UpgradeRequest } from './request';
+import { clientAddressOf, parseUpgradePayload, type RequestSocketInfo, type UpgradeRequest } from './request';
 import {
   abortHandshake,
   checkUpgradeRequest,
@@ -425,6 +425,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   // verifyClient, then the upgrade hook, then handleProtocols; accepts or rejects `pending`.
   #decide(pending: PendingHandshake, onOpen: (socket: WebSocket) => void): void {
     const request = pending.request;
+    request.clientAddress = clientAddressOf(request, this.options.trustProxy);
     if (this.#state !== State.RUNNING) {
       this.#reject(pending, { action: 'reject', status: 503 });
       return;

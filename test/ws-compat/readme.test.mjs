@@ -36,6 +36,7 @@ const IMPLS = {
   ws: pathToFileURL(path.join(path.dirname(require.resolve('ws/package.json')), 'wrapper.mjs')).href,
 };
 const HEARTBEAT_MS = 200;
+const LOOPBACK = '(127\\.0\\.0\\.1|::ffff:127\\.0\\.0\\.1)';
 
 // name -> [README heading, index of the code block under it]
 const EXAMPLES = {
@@ -46,6 +47,7 @@ const EXAMPLES = {
   'server-broadcast': ['Server broadcast', 0],
   'server-broadcast-others': ['Server broadcast', 1],
   heartbeat: ['How to detect and close broken connections?', 0],
+  'client-ip': ['How to get the IP address of the client?', 0],
 };
 
 function withTimeout(promise, ms, what) {
@@ -140,7 +142,7 @@ const HARNESS = `
 const __servers = [typeof wss !== 'undefined' && wss, typeof wss1 !== 'undefined' && wss1, typeof wss2 !== 'undefined' && wss2].filter(Boolean);
 const __listener = typeof server !== 'undefined' ? server : __servers[0];
 __listener.on('listening', () => console.log('HARNESS listening ' + __listener.address().port));
-__servers.forEach((s, i) => s.on('connection', (ws, request) => console.log('HARNESS connection ' + i + ' ' + request.url)));
+__servers.forEach((s, i) => s.on('connection', (ws, request) => console.log('HARNESS connection ' + i + ' ' + request.url + ' ' + request.socket.remoteAddress)));
 __servers.forEach((s, i) => s.on('close', () => console.log('HARNESS close ' + i)));
 process.on('SIGUSR2', () => {
   __servers.forEach((s) => s.close());
@@ -299,8 +301,18 @@ for (const impl of Object.keys(IMPLS)) {
       const first = nextMessage(ws);
       await ws.opened;
       assert.deepEqual(await first, { data: 'something', isBinary: false });
+      await proc.waitFor(new RegExp(`^HARNESS connection 0 / ${LOOPBACK}$`));
       ws.send('over http');
       await proc.waitFor(/^received: over http$/);
+      await closeAll([ws]);
+      await proc.closeAndExit();
+    });
+
+    it('How to get the IP address of the client: req.socket.remoteAddress in "connection"', async () => {
+      proc = await runExample('client-ip', impl);
+      const ws = track(client(proc.url, { headers: { 'X-Forwarded-For': '203.0.113.7, 10.0.0.1' } }));
+      await ws.opened;
+      await proc.waitFor(new RegExp(`^HARNESS connection 0 / ${LOOPBACK}$`));
       await closeAll([ws]);
       await proc.closeAndExit();
     });
@@ -310,8 +322,9 @@ for (const impl of Object.keys(IMPLS)) {
       const foo = track(client(`${proc.url}/foo`));
       const bar = track(client(`${proc.url}/bar?x=1`));
       await Promise.all([foo.opened, bar.opened]);
-      await proc.waitFor(/^HARNESS connection 0 \/foo$/);
-      await proc.waitFor(/^HARNESS connection 1 \/bar\?x=1$/);
+      // req.socket.remoteAddress (ws's FAQ) in the 'connection' handler, on a shared port too.
+      await proc.waitFor(new RegExp(`^HARNESS connection 0 /foo ${LOOPBACK}$`));
+      await proc.waitFor(new RegExp(`^HARNESS connection 1 /bar\\?x=1 ${LOOPBACK}$`));
       assert.match(await upgradeOutcome(`${proc.url}/baz`), /^error: /); // socket.destroy()
       assert.equal(proc.lines.filter((l) => l.startsWith('HARNESS connection')).length, 2);
       await closeAll([foo, bar]);
@@ -329,6 +342,7 @@ for (const impl of Object.keys(IMPLS)) {
       bob.send('yo');
       await proc.waitFor(/^Received message hi from user alice$/);
       await proc.waitFor(/^Received message yo from user bob$/);
+      await proc.waitFor(new RegExp(`^HARNESS connection 0 /\\?user=alice&token=ecila ${LOOPBACK}$`));
       assert.equal(await upgradeOutcome(`${proc.url}/?user=eve&token=bob`), 401);
       await closeAll([alice, bob]);
       await proc.closeAndExit();
