@@ -3,8 +3,9 @@
 // parsing prefixes: each prefix is an exact-size heap copy so ASan catches reads past it, and the
 // answers must be consistent across prefixes (NEED_MORE until a decision, then the same decision).
 //
-// Input layout: [mode] [header bytes...]. Mode bit 0 prepends the v2 signature and bit 1 "PROXY ", so
-// that short inputs reach the interesting parts of both formats; the other bits pick a cut point.
+// Input layout: [mode] [header bytes...]. The low 3 bits of mode pick a prefix to put before the bytes
+// (the v2 signature, v1 lines up to various fields) so that short inputs reach the deeper parts of both
+// formats, valid v1 addresses included; the other bits pick cut points.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -29,6 +30,18 @@ namespace {
 constexpr size_t V1_MAX_LINE = 107;
 const char V2_SIGNATURE[] = "\x0D\x0A\x0D\x0A\x00\x0D\x0A\x51\x55\x49\x54\x0A";
 constexpr size_t V2_SIGNATURE_SIZE = 12;
+
+const std::string PREFIXES[] = {
+    "",
+    std::string(V2_SIGNATURE, V2_SIGNATURE_SIZE),
+    std::string(V2_SIGNATURE, V2_SIGNATURE_SIZE) + std::string("\x21\x11\x00\x0C", 4),
+    "PROXY ",
+    "PROXY TCP4 ",
+    "PROXY TCP6 ",
+    "PROXY TCP4 203.0.113.7 192.0.2.1 ",
+    "PROXY TCP6 2001:db8::1 ::1 ",
+};
+constexpr uint8_t PREFIX_MASK = 7;
 
 ProxyHeader parsePrefix(const std::vector<uint8_t>& input, size_t len) {
   std::vector<uint8_t> copy(input.begin(), input.begin() + len);
@@ -67,9 +80,8 @@ void checkComplete(const ProxyHeader& h, const std::vector<uint8_t>& input) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   uint8_t mode = data[0];
-  std::vector<uint8_t> input;
-  if (mode & 1) input.insert(input.end(), V2_SIGNATURE, V2_SIGNATURE + V2_SIGNATURE_SIZE);
-  if (mode & 2) input.insert(input.end(), {'P', 'R', 'O', 'X', 'Y', ' '});
+  const std::string& prefix = PREFIXES[mode & PREFIX_MASK];
+  std::vector<uint8_t> input(prefix.begin(), prefix.end());
   input.insert(input.end(), data + 1, data + size);
 
   ProxyHeader whole = parsePrefix(input, input.size());
@@ -102,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Prefixes around the decision point and a few others picked by the mode byte: shorter ones are
   // NEED_MORE, longer ones give exactly the whole-input answer.
   std::vector<size_t> cuts = {0, 1, decidedAt - 1, decidedAt, decidedAt + 1, input.size() / 2};
-  uint32_t rng = mode * 2654435761u + 1;
+  uint32_t rng = (mode >> 3) * 2654435761u + 1;
   for (int i = 0; i < 4; ++i) {
     rng = rng * 1103515245u + 12345u;
     cuts.push_back((rng >> 8) % (input.size() + 1));
