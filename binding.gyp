@@ -5,6 +5,7 @@
       "native/core/handshake.cc",
       "native/core/http_upgrade.cc",
       "native/core/net.cc",
+      "native/core/proxy_protocol.cc",
       "native/core/server.cc",
       "native/core/server_handshake.cc",
       "native/core/server_output.cc",

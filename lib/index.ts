@@ -1,4 +1,6 @@
 export { WebSocketServer } from './websocket-server';
+// ws exports the server under both names (`WebSocket.Server` in older code).
+export { WebSocketServer as Server } from './websocket-server';
 export type { AddressInfo, WebSocketServerEvents } from './websocket-server';
 export { WebSocket } from './websocket';
 export type { BinaryType, SendCallback, SendOptions, WebSocketData, WebSocketEvents } from './websocket';

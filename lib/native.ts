@@ -13,6 +13,7 @@ export interface NativeServerOptions {
   maxBackpressure: number;
   dropOnBackpressure: boolean;
   maxFragments: number;
+  proxyProtocol: boolean;
   path: string;
 }
 

@@ -66,6 +66,12 @@ export interface ServerOptions {
   backpressurePolicy?: BackpressurePolicy;
   /** Frames allowed in one fragmented message (default 100,000; 0: no limit); more close with 1009. */
   maxFragments?: number;
+  /**
+   * Every connection to the server's own listeners starts with a PROXY protocol v1/v2 header
+   * (HAProxy, nginx `proxy_protocol`, AWS NLB); its source address becomes the request's
+   * `socket.remoteAddress`. Connections without a valid header get 400.
+   */
+  proxyProtocol?: boolean;
   /** Believe X-Forwarded-For for `request.clientAddress` (only behind a proxy you run). */
   trustProxy?: boolean;
   /** Track connections in `server.clients` (default true). */
@@ -103,6 +109,7 @@ export interface NormalizedOptions {
   maxFragments: number;
   clientTracking: boolean;
   trustProxy: boolean;
+  proxyProtocol: boolean;
   reusePort: boolean;
   handleProtocols: ServerOptions['handleProtocols'];
   verifyClient: VerifyClient | undefined;
@@ -200,6 +207,7 @@ export function normalizeOptions(options: ServerOptions): NormalizedOptions {
     maxFragments: integer('maxFragments', options.maxFragments, DEFAULTS.maxFragments, 0, 0xffffffff),
     clientTracking: options.clientTracking ?? true,
     trustProxy: options.trustProxy ?? false,
+    proxyProtocol: options.proxyProtocol ?? false,
     reusePort: options.reusePort ?? false,
     handleProtocols: optionalFunction('handleProtocols', options.handleProtocols),
     verifyClient: optionalFunction('verifyClient', options.verifyClient),

@@ -91,6 +91,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
         maxBackpressure: this.options.maxBackpressure,
         dropOnBackpressure: this.options.backpressurePolicy === 'drop',
         maxFragments: this.options.maxFragments,
+        proxyProtocol: this.options.proxyProtocol,
         path: this.options.path,
       },
       this.#onBatch,
@@ -151,6 +152,11 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
       this.#refuseHttp(socket, upgrade, 400, 'Path not served');
       return;
     }
+    // Read the addresses while node's handle is open: net.Socket caches them, so that
+    // request.socket.remoteAddress (ws's FAQ) still answers after the socket is destroyed below.
+    const net = socket as unknown as { remoteAddress?: string; localAddress?: string };
+    void net.remoteAddress;
+    void net.localAddress;
     // Stop node:http reading from the socket: from now on every byte belongs to the reactor.
     handle.readStop?.();
     this.#adopting.add(socket);
@@ -268,6 +274,15 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     }
     if (immediately) {
       this.native.dropConnections(false);
+      // The CLOSE events just queued would only be delivered on a later turn, after
+      // #maybeFinishClose has destroyed the core: report them to the sockets now.
+      for (let slot = 0; slot < this.#sockets.length; slot++) {
+        const socket = this.#sockets[slot];
+        if (socket === undefined) continue;
+        this.#sockets[slot] = undefined;
+        this.clients?.delete(socket);
+        socket._emitClose(1006, Buffer.alloc(0));
+      }
     } else {
       this.native.dropConnections(true);
       for (const socket of this.#sockets) {

@@ -73,6 +73,7 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   }
   core.dropOnBackpressure = options.Get("dropOnBackpressure").ToBoolean().Value();
   core.maxFragments = optionU32(options, "maxFragments", core.maxFragments);
+  core.proxyProtocol = options.Get("proxyProtocol").ToBoolean().Value();
   core.path = stringOrEmpty(options.Get("path"));
 
   server_ = std::make_unique<Server>(std::move(core));

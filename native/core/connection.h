@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "byte_buffer.h"
 #include "frame_parser.h"
 #include "http_upgrade.h"
 #include "output_queue.h"
@@ -40,6 +41,11 @@ struct HandshakeState {
   std::string acceptKey;
   std::vector<uint8_t> pendingInput;  // frames that arrived behind the request head
   uint16_t refuseStatus = 0;          // answer this status once the head is read (503 over the limit)
+  bool awaitingProxyHeader = false;   // a PROXY protocol header must come first
+  ByteBuffer proxyBytes;              // the PROXY header read so far
+  std::string proxyAddress;           // the client's address, as the PROXY header gave it
+  uint16_t proxyPort = 0;
+  int proxyFamily = 0;
 };
 
 struct Connection {

@@ -208,6 +208,7 @@ Connection* Server::addConnection(int fd) {
   conn->generation = generations_[slot] & 0x3fffffffu;
   conn->state = ConnState::HANDSHAKE;
   conn->handshake = std::make_unique<HandshakeState>(options_.maxHeaderSize);
+  conn->handshake->awaitingProxyHeader = options_.proxyProtocol;
   FrameParserOptions parserOptions;
   parserOptions.maxPayload = options_.maxPayload;
   parserOptions.maxFragments = options_.maxFragments;
@@ -229,7 +230,7 @@ void Server::handleConnectionEvent(Connection* conn, uint32_t events) {
     flushConnection(conn);
     if (conn->state == ConnState::CLOSED) return;
   }
-  if (conn->readPaused && (events & (EPOLLHUP | EPOLLERR))) {
+  if (conn->readPaused && (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
     closeConnection(conn);  // gone while the user decides on the upgrade
     return;
   }

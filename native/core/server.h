@@ -28,6 +28,7 @@ struct ServerOptions {
   uint64_t maxBackpressure = 64 * 1024 * 1024;  // queued output that triggers the policy; 0 = none
   bool dropOnBackpressure = false;   // policy: drop the send (true) or drop the connection (false)
   uint32_t maxFragments = 100000;    // frames in one message; 0 = no limit
+  bool proxyProtocol = false;        // every connection starts with a PROXY protocol v1/v2 header
 };
 
 struct ConnectionId {
@@ -119,6 +120,7 @@ class Server {
   void handleConnectionEvent(Connection* conn, uint32_t events);
   void handleReadable(Connection* conn);
   void readHandshake(Connection* conn, uint8_t* data, size_t len);
+  void readProxyHeader(Connection* conn, const uint8_t* data, size_t len);
   void finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t restLen);
   void consumeFrames(Connection* conn, uint8_t* data, size_t len);
   void flushConnection(Connection* conn);

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "handshake.h"
 #include "net.h"
+#include "proxy_protocol.h"
 #include "server.h"
 
 namespace epollws {
@@ -25,6 +26,10 @@ std::string_view pathOf(std::string_view target) {
 
 void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
   HandshakeState& hs = *conn->handshake;
+  if (hs.awaitingProxyHeader) {
+    readProxyHeader(conn, data, len);
+    return;
+  }
   size_t headBytes = 0;
   UpgradeParser::State state = hs.parser.feed(reinterpret_cast<const char*>(data), len, &headBytes);
   if (state == UpgradeParser::State::NEED_MORE) return;
@@ -33,6 +38,33 @@ void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
     return;
   }
   finishHandshakeHead(conn, data + headBytes, len - headBytes);
+}
+
+// A proxy in front (HAProxy, nginx, AWS NLB) prefixes the connection with the client's real
+// address. Everything after the header is the HTTP request, parsed as if it had just been read.
+void Server::readProxyHeader(Connection* conn, const uint8_t* data, size_t len) {
+  HandshakeState& hs = *conn->handshake;
+  size_t room = MAX_PROXY_HEADER - hs.proxyBytes.size();
+  hs.proxyBytes.append(data, len < room ? len : room);
+  ProxyHeader header = parseProxyHeader(hs.proxyBytes.data(), hs.proxyBytes.size());
+  if (header.state == ProxyHeader::State::NEED_MORE) return;
+  if (header.state == ProxyHeader::State::INVALID) {
+    refuseHandshake(conn, 400, "Invalid PROXY protocol header");
+    return;
+  }
+  hs.awaitingProxyHeader = false;
+  if (!header.local) {
+    hs.proxyAddress = std::move(header.sourceAddress);
+    hs.proxyPort = header.sourcePort;
+    hs.proxyFamily = header.family;
+  }
+  // The bytes past the header: those buffered plus any that did not fit in the buffer.
+  size_t buffered = hs.proxyBytes.size();
+  ByteBuffer rest;
+  rest.append(hs.proxyBytes.data() + header.length, buffered - header.length);
+  if (len > room) rest.append(data + room, len - room);
+  hs.proxyBytes.release();
+  if (!rest.empty()) readHandshake(conn, rest.data(), rest.size());
 }
 
 void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t restLen) {
@@ -56,6 +88,11 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
   updateInterest(conn);
 
   PeerAddress peer = peerAddressOf(conn->fd);
+  if (!hs.proxyAddress.empty()) {
+    peer.address = hs.proxyAddress;
+    peer.port = hs.proxyPort;
+    peer.family = hs.proxyFamily;
+  }
   std::string port = std::to_string(peer.port);
   std::string_view head = hs.parser.rawHead();
   size_t length = peer.address.size() + 1 + port.size() + 1 + 1 + 1 + head.size();

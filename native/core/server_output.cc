@@ -144,7 +144,9 @@ void Server::updateInterest(Connection* conn) {
   epoll_event ev{};
   // While reading is paused nothing but errors and hang-ups (always reported) may wake us,
   // or a half-closed peer would make a level-triggered EPOLLRDHUP fire every turn.
-  if (!conn->readPaused) ev.events |= EPOLLIN | EPOLLRDHUP;
+  // EPOLLRDHUP stays armed while the user decides on the upgrade: a FIN then means the
+  // client left, and handleConnectionEvent closes the connection at once (so it fires once).
+  ev.events |= conn->readPaused ? EPOLLRDHUP : (EPOLLIN | EPOLLRDHUP);
   if (conn->writeArmed) ev.events |= EPOLLOUT;
   ev.data.u64 = (static_cast<uint64_t>(conn->generation & 0x3fffffffu) << 32) | conn->slot;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, conn->fd, &ev);
