@@ -37,7 +37,7 @@ class ByteBuffer {
 
   // Grows by `length` uninitialised bytes and returns where they start.
   uint8_t* grow(size_t length) {
-    if (size_ + length > capacity_) reserve(size_ + length);
+    if (size_ + length > capacity_) growCapacity(size_ + length);
     uint8_t* out = data_ + size_;
     size_ += length;
     return out;
@@ -46,6 +46,9 @@ class ByteBuffer {
     if (length) std::memcpy(grow(length), bytes, length);
   }
   void shrinkTo(size_t size) { size_ = size; }
+  void reserve(size_t wanted) {
+    if (wanted > capacity_) reallocate(wanted);
+  }
   void clear() { size_ = 0; }
   // Drops the first `count` bytes.
   void eraseFront(size_t count) {
@@ -65,9 +68,12 @@ class ByteBuffer {
   }
 
  private:
-  void reserve(size_t wanted) {
+  void growCapacity(size_t wanted) {
     size_t capacity = capacity_ ? capacity_ : 256;
     while (capacity < wanted) capacity *= 2;
+    reallocate(capacity);
+  }
+  void reallocate(size_t capacity) {
     auto* grown = static_cast<uint8_t*>(std::realloc(data_, capacity));
     if (!grown) std::abort();  // out of memory: nothing sensible to do in a reactor turn
     data_ = grown;

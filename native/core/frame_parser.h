@@ -77,6 +77,9 @@ class FrameParser {
   }
 
   bool failed() const { return failed_; }
+  // Payload bytes of the current frame still to come; inside onDataChunk, those after the chunk
+  // (lets a handler size a reassembly buffer once instead of growing it).
+  uint64_t framePayloadRemaining() const { return remaining_; }
   // No partial header, data payload or control frame pending.
   bool atFrameBoundary() const { return state_ == State::HEADER && scratchLen_ == 0; }
   // A data message has started and its final frame has not been fully received yet.

@@ -126,6 +126,7 @@ class Server {
   void flushConnection(Connection* conn);
   void markDirty(Connection* conn);
   void queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length);
+  int sendDirect(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin);
   void queueClose(Connection* conn, uint16_t code, std::string_view reason);
   void replyClose(Connection* conn, uint16_t code, bool echoReason);
   void queueCloseReplies();

@@ -2,6 +2,7 @@
 // the end-of-turn flush, and the close handshake. Also the frame parser's callbacks.
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
@@ -14,6 +15,8 @@ namespace {
 
 // Messages at least this large reach JS in their own buffer instead of the batch's shared one.
 constexpr size_t EXTERNAL_MESSAGE_MIN = 64 * 1024;
+// Sends at least this large are written at once (see sendDirect) instead of being corked.
+constexpr size_t DIRECT_SEND_MIN = 32 * 1024;
 
 // A connection whose peer just closed (or broke the protocol) still takes the user's sends until
 // the batch that reports it has run: the echo of a message that arrived together with a close
@@ -68,10 +71,46 @@ int Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t 
   if (!admitOutput(conn)) {
     return static_cast<int>(conn->state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED);
   }
+  if (length >= DIRECT_SEND_MIN && !conn->writeArmed) return sendDirect(conn, opcode, payload, length, fin);
   uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
   out += writeFrameHeader(out, opcode, length, fin);
   if (length) std::memcpy(out, payload, length);
   markDirty(conn);
+  if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
+  return static_cast<int>(CallStatus::OK);
+}
+
+// A large message skips the copy into the output queue: queued bytes, header and payload go out
+// in one writev now, and only what the kernel did not take is queued. (Corking buys nothing for a
+// message that fills a write by itself.)
+int Server::sendDirect(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+  uint8_t header[MAX_FRAME_HEADER];
+  size_t headerSize = writeFrameHeader(header, opcode, length, fin);
+  iovec parts[3];
+  int count = 0;
+  size_t queued = conn->output.size();
+  if (queued) parts[count++] = {const_cast<uint8_t*>(conn->output.data()), queued};
+  parts[count++] = {header, headerSize};
+  parts[count++] = {const_cast<uint8_t*>(payload), length};
+  ssize_t written;
+  do {
+    written = ::writev(conn->fd, parts, count);
+  } while (written < 0 && errno == EINTR);
+  if (written < 0) {
+    if (errno != EAGAIN) {
+      closeConnection(conn);  // the peer is gone
+      return static_cast<int>(CallStatus::CLOSED);
+    }
+    written = 0;
+  }
+  size_t done = static_cast<size_t>(written);
+  size_t fromQueue = done < queued ? done : queued;
+  conn->output.consume(fromQueue);
+  done -= fromQueue;
+  if (done < headerSize) conn->output.appendCopy(header + done, headerSize - done);
+  size_t payloadDone = done > headerSize ? done - headerSize : 0;
+  conn->output.appendCopy(payload + payloadDone, length - payloadDone);
+  if (!conn->output.empty()) markDirty(conn);  // the flush arms EPOLLOUT for the rest
   if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
   return static_cast<int>(CallStatus::OK);
 }
@@ -198,6 +237,10 @@ bool FrameSink::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, boo
   if (first && last) {
     server->emitMessage(conn, data, len);
     return false;
+  }
+  if (first) {
+    // Size the reassembly buffer for the whole frame at once (maxPayload was checked already).
+    conn->message.reserve(len + static_cast<size_t>(conn->parser.framePayloadRemaining()));
   }
   conn->message.append(data, len);
   if (last) {
