@@ -33,32 +33,74 @@ export function clientAddressOf(request: UpgradeRequest, trustProxy: boolean): s
   return request.socket?.remoteAddress ?? '';
 }
 
-/** Parses the core's UPGRADE payload: "address\0port\0family\0" followed by the raw request head. */
-export function parseUpgradePayload(payload: Buffer): UpgradeRequest {
-  const text = payload.toString('latin1');
-  const addressEnd = text.indexOf('\0');
-  const portEnd = text.indexOf('\0', addressEnd + 1);
-  const familyEnd = text.indexOf('\0', portEnd + 1);
-  const socket: RequestSocketInfo = {
-    remoteAddress: text.slice(0, addressEnd),
-    remotePort: Number(text.slice(addressEnd + 1, portEnd)),
-    remoteFamily: text.slice(portEnd + 1, familyEnd) === '6' ? 'IPv6' : 'IPv4',
-  };
-  const lines = text.slice(familyEnd + 1).split('\r\n');
-  const [method = '', url = '', version = ''] = (lines[0] ?? '').split(' ');
-  const headers: Record<string, string> = {};
-  const rawHeaders: string[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (!line) continue;
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
-    rawHeaders.push(name, value);
-    const key = name.toLowerCase();
-    const previous = headers[key];
-    headers[key] = previous === undefined ? value : `${previous}${key === 'cookie' ? '; ' : ', '}${value}`;
+/**
+ * A request read by the core's own listener. Headers are parsed on first access: a server that
+ * never looks at them (most echo and broadcast servers) pays one string per handshake, and idle
+ * connections keep nothing of their request once the user drops it.
+ */
+export class QueuedRequest implements UpgradeRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly httpVersion: string;
+  readonly socket: RequestSocketInfo;
+  clientAddress?: string;
+  #head: string;
+  #headers: Record<string, string> | undefined;
+  #rawHeaders: string[] | undefined;
+
+  /** `payload` is the core's UPGRADE payload: "address\0port\0family\0" and the raw request head. */
+  constructor(payload: Buffer) {
+    const text = payload.toString('latin1');
+    const addressEnd = text.indexOf('\0');
+    const portEnd = text.indexOf('\0', addressEnd + 1);
+    const familyEnd = text.indexOf('\0', portEnd + 1);
+    this.socket = {
+      remoteAddress: text.slice(0, addressEnd),
+      remotePort: Number(text.slice(addressEnd + 1, portEnd)),
+      remoteFamily: text.charCodeAt(portEnd + 1) === 0x36 /* '6' */ ? 'IPv6' : 'IPv4',
+    };
+    this.#head = text.slice(familyEnd + 1);
+    const lineEnd = this.#head.indexOf('\r\n');
+    const requestLine = this.#head.slice(0, lineEnd);
+    const firstSpace = requestLine.indexOf(' ');
+    const lastSpace = requestLine.lastIndexOf(' ');
+    this.method = requestLine.slice(0, firstSpace);
+    this.url = requestLine.slice(firstSpace + 1, lastSpace);
+    this.httpVersion = requestLine.slice(lastSpace + 6); // after " HTTP/"
   }
-  return { method, url, httpVersion: version.replace(/^HTTP\//, ''), headers, rawHeaders, socket };
+
+  get headers(): Record<string, string> {
+    if (this.#headers === undefined) this.#parseHeaders();
+    return this.#headers!;
+  }
+
+  get rawHeaders(): string[] {
+    if (this.#rawHeaders === undefined) this.#parseHeaders();
+    return this.#rawHeaders!;
+  }
+
+  #parseHeaders(): void {
+    const headers: Record<string, string> = {};
+    const rawHeaders: string[] = [];
+    const lines = this.#head.split('\r\n');
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon);
+      const value = line.slice(colon + 1).trim();
+      rawHeaders.push(name, value);
+      const key = name.toLowerCase();
+      const previous = headers[key];
+      headers[key] = previous === undefined ? value : `${previous}${key === 'cookie' ? '; ' : ', '}${value}`;
+    }
+    this.#headers = headers;
+    this.#rawHeaders = rawHeaders;
+  }
+
+  /** The Sec-WebSocket-Protocol header, found without parsing every header (the common case has none). */
+  offeredProtocols(): string | undefined {
+    if (this.#headers !== undefined) return this.#headers['sec-websocket-protocol'];
+    return /\r\nsec-websocket-protocol:/i.test(this.#head) ? this.headers['sec-websocket-protocol'] : undefined;
+  }
 }

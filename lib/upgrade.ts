@@ -14,10 +14,13 @@ export function isToken(value: string): boolean {
   return TOKEN.test(value);
 }
 
+// Shared by every request that offers no subprotocol; handleProtocols is never called with it.
+const NO_PROTOCOLS: ReadonlySet<string> = new Set<string>();
+
 /** The offered subprotocols, or null when the header is malformed (or repeats a name). */
-export function parseProtocols(header: string | undefined): Set<string> | null {
+export function parseProtocols(header: string | undefined): ReadonlySet<string> | null {
+  if (header === undefined) return NO_PROTOCOLS;
   const protocols = new Set<string>();
-  if (header === undefined) return protocols;
   for (const part of header.split(',')) {
     const name = part.trim();
     if (!TOKEN.test(name) || protocols.has(name)) return null;

@@ -11,7 +11,7 @@ import { native as K, OPEN } from './constants';
 import { SystemError, WebSocketError } from './errors';
 import { binding, type NativeServer } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions, type UpgradeDecision } from './options';
-import { clientAddressOf, parseUpgradePayload, type RequestSocketInfo, type UpgradeRequest } from './request';
+import { clientAddressOf, QueuedRequest, type RequestSocketInfo, type UpgradeRequest } from './request';
 import {
   abortHandshake,
   checkUpgradeRequest,
@@ -350,7 +350,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     const payload = data.subarray(offset, offset + length);
     switch (kind) {
       case K.EVENT_UPGRADE:
-        this.#onQueuedUpgrade(slot, generation, parseUpgradePayload(payload));
+        this.#onQueuedUpgrade(slot, generation, new QueuedRequest(payload));
         return;
       case K.EVENT_CLIENT_ERROR:
         this.#onClientError(arg, payload);
@@ -416,18 +416,25 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   }
 
   // An upgrade request read and validated by the core's own listener.
-  #onQueuedUpgrade(slot: number, generation: number, request: UpgradeRequest): void {
+  #onQueuedUpgrade(slot: number, generation: number, request: QueuedRequest): void {
     this.#pending.set(slot, generation);
-    const pending: PendingHandshake = {
-      request,
-      alive: () => this.#pending.get(slot) === generation,
-      accept: (protocol, lines) => {
-        this.#pending.delete(slot);
-        return this.native.accept(slot, generation, protocol, '', lines) < 0 ? undefined : [slot, generation];
-      },
-      reject: (status, headers, body) => this.#rejectQueued(slot, generation, { action: 'reject', status, headers, body }),
-    };
-    this.#decide(pending, (socket) => this.emit('connection', socket, request));
+    this.#decide(new QueuedHandshake(this, slot, generation, request), (socket) => this.emit('connection', socket, request));
+  }
+
+  /** @internal Whether a core upgrade still awaits its decision (the client has not left). */
+  _isPending(slot: number, generation: number): boolean {
+    return this.#pending.get(slot) === generation;
+  }
+
+  /** @internal Accepts a core upgrade; returns false if the client has gone. */
+  _acceptQueued(slot: number, generation: number, protocol: string, lines: string): boolean {
+    this.#pending.delete(slot);
+    return this.native.accept(slot, generation, protocol, '', lines) >= 0;
+  }
+
+  /** @internal */
+  _rejectQueued(slot: number, generation: number, decision: Rejection): void {
+    this.#rejectQueued(slot, generation, decision);
   }
 
   #rejectQueued(slot: number, generation: number, decision: Rejection): void {
@@ -440,12 +447,18 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   // verifyClient, then the upgrade hook, then handleProtocols; accepts or rejects `pending`.
   #decide(pending: PendingHandshake, onOpen: (socket: WebSocket) => void): void {
     const request = pending.request;
-    request.clientAddress = clientAddressOf(request, this.options.trustProxy);
+    if (this.options.trustProxy || !(request instanceof QueuedRequest)) {
+      request.clientAddress = clientAddressOf(request, this.options.trustProxy);
+    } else {
+      request.clientAddress = request.socket.remoteAddress;
+    }
     if (this.#state !== State.RUNNING) {
       this.#reject(pending, { action: 'reject', status: 503 });
       return;
     }
-    const protocols = parseProtocols(request.headers['sec-websocket-protocol']);
+    const protocols = parseProtocols(
+      request instanceof QueuedRequest ? request.offeredProtocols() : request.headers['sec-websocket-protocol'],
+    );
     if (protocols === null) {
       this.#reject(pending, { action: 'reject', status: 400, body: 'Invalid Sec-WebSocket-Protocol header' });
       if (this.listenerCount('wsClientError') > 0) {
@@ -510,7 +523,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
 
   #complete(
     pending: PendingHandshake,
-    protocols: Set<string>,
+    protocols: ReadonlySet<string>,
     decision: UpgradeDecision | undefined,
     onOpen: (socket: WebSocket) => void,
   ): void {
@@ -525,17 +538,17 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
       protocol = decision.protocol;
     } else if (protocols.size > 0) {
       const chosen = this.options.handleProtocols
-        ? this.options.handleProtocols(protocols, pending.request)
+        ? this.options.handleProtocols(protocols as Set<string>, pending.request)
         : protocols.values().next().value;
       if (chosen) protocol = chosen;
     }
-    const lines = headerLines(decision?.headers);
+    const lines = decision?.headers ? headerLines(decision.headers) : [];
     if (this.listenerCount('headers') > 0) this.emit('headers', lines, pending.request);
     if ((protocol && !isToken(protocol)) || !lines.every(isValidHeaderLine)) {
       this.#hookFailed(pending, new TypeError('Invalid subprotocol or response header for the 101 answer'));
       return;
     }
-    const id = pending.accept(protocol, joinHeaderLines(lines));
+    const id = pending.accept(protocol, lines.length ? joinHeaderLines(lines) : '');
     if (id === undefined) return;
     this.scheduleFlush();
     const [slot, generation] = id;
@@ -555,5 +568,27 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   override once(event: string | symbol, listener: (...args: never[]) => void): this;
   override once(event: string | symbol, listener: (...args: never[]) => void): this {
     return super.once(event, listener as (...args: unknown[]) => void);
+  }
+}
+
+// A pending upgrade of the core's own listener (a class, not closures: one object per handshake).
+class QueuedHandshake implements PendingHandshake {
+  constructor(
+    private readonly server: WebSocketServer,
+    private readonly slot: number,
+    private readonly generation: number,
+    readonly request: UpgradeRequest,
+  ) {}
+
+  alive(): boolean {
+    return this.server._isPending(this.slot, this.generation);
+  }
+
+  accept(protocol: string, lines: string): [number, number] | undefined {
+    return this.server._acceptQueued(this.slot, this.generation, protocol, lines) ? [this.slot, this.generation] : undefined;
+  }
+
+  reject(status: number, headers: Record<string, string> | undefined, body: string): void {
+    this.server._rejectQueued(this.slot, this.generation, { action: 'reject', status, headers, body });
   }
 }

@@ -70,16 +70,28 @@ export class WebSocket extends EventEmitter {
   static readonly OPEN = OPEN;
   static readonly CLOSING = CLOSING;
   static readonly CLOSED = CLOSED;
-  readonly CONNECTING = CONNECTING;
-  readonly OPEN = OPEN;
-  readonly CLOSING = CLOSING;
-  readonly CLOSED = CLOSED;
+  // On the prototype, not on each instance: an idle connection's object stays small.
+  get CONNECTING(): typeof CONNECTING {
+    return CONNECTING;
+  }
+  get OPEN(): typeof OPEN {
+    return OPEN;
+  }
+  get CLOSING(): typeof CLOSING {
+    return CLOSING;
+  }
+  get CLOSED(): typeof CLOSED {
+    return CLOSED;
+  }
+  /** Negotiated extensions (none yet). */
+  get extensions(): string {
+    return '';
+  }
 
   /** The subprotocol the server selected, or "". */
   readonly protocol: string;
-  /** Negotiated extensions (none yet). */
-  readonly extensions = '';
-  binaryType: BinaryType = 'nodebuffer';
+  /** How messages are handed out: 'nodebuffer' (default) or 'arraybuffer'. */
+  declare binaryType: BinaryType;
 
   #host: ConnectionHost;
   #slot: number;
@@ -230,3 +242,6 @@ export class WebSocket extends EventEmitter {
     return super.once(event, listener as (...args: unknown[]) => void);
   }
 }
+
+// The default lives on the prototype; assigning binaryType creates the instance's own property.
+Object.defineProperty(WebSocket.prototype, 'binaryType', { value: 'nodebuffer', writable: true, enumerable: true });

@@ -66,6 +66,8 @@ struct Connection {
   uint16_t closeReplyCode = 0;
   bool pingSent = false;         // an idle ping is out; the next idle expiry drops the peer
   bool needDrain = false;        // the user was told about backpressure: report DRAIN when empty
+  bool releaseOutput = false;    // free the output buffer once empty (after the 101: most
+                                 // connections then sit idle, and idle ones should own nothing)
   uint64_t deadlineMs = 0;       // handshake / close timeout; 0 = none
   uint64_t lastActivityMs = 0;   // last time bytes came from the peer (idle timeout)
   uint64_t wheelDueMs = 0;       // due time of this connection's live timer wheel entry; 0 = none

@@ -140,6 +140,7 @@ int Server::accept(ConnectionId id, std::string_view protocol, std::string_view 
   std::string response =
       buildSwitchingProtocolsResponse(hs->acceptKey, protocol, extensions, extraHeaderLines);
   conn->output.appendCopy(response.data(), response.size());
+  conn->releaseOutput = true;
   markDirty(conn);
   conn->state = ConnState::OPEN;
   conn->readPaused = false;
@@ -201,6 +202,7 @@ Server::AdoptResult Server::adopt(int fd, std::string_view key, std::string_view
   std::string response =
       buildSwitchingProtocolsResponse(computeAcceptKey(key), protocol, extensions, extraHeaderLines);
   conn->output.appendCopy(response.data(), response.size());
+  conn->releaseOutput = true;
   markDirty(conn);
   result.id = {conn->slot, conn->generation};
   if (headLength) {

@@ -167,6 +167,10 @@ void Server::flushConnection(Connection* conn) {
   }
   bool wasArmed = conn->writeArmed;
   conn->writeArmed = !conn->output.empty();
+  if (!conn->writeArmed && conn->releaseOutput) {
+    conn->releaseOutput = false;
+    conn->output.release();
+  }
   if (wasArmed != conn->writeArmed) updateInterest(conn);
   if (conn->writeArmed) return;
   if (conn->state == ConnState::DRAINING) {

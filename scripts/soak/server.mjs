@@ -37,8 +37,9 @@ const wss = new WebSocketServer({
 
 const out = (line) => process.stdout.write(`${line}\n`);
 process.on('warning', (w) => out(`warning ${w.message}`));
+// Without --error-listener the server has no 'error' listener: a listen failure throws, and
+// runtime reports (accept EMFILE) become process warnings.
 if (values['error-listener']) wss.on('error', (e) => out(`server-error ${e.code ?? ''} ${e.message}`));
-else wss.once('error', (e) => { out(`server-error ${e.code ?? ''} ${e.message}`); process.exit(1); });
 
 let opened = 0;
 let closed = 0;
@@ -60,8 +61,13 @@ wss.on('listening', () => {
   out(`listening on ws://${values.host.includes(':') ? `[${values.host}]` : values.host}:${a.port}`);
 });
 
+// With --expose-gc the stats answer reports the memory before and after a full GC.
 process.on('SIGUSR2', () => {
-  out(`stats ${JSON.stringify({ clients: wss.clients?.size ?? -1, opened, closed, closeCodes, rss: process.memoryUsage().rss })}`);
+  const before = process.memoryUsage();
+  globalThis.gc?.();
+  const after = process.memoryUsage();
+  const mib = (m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
+  out(`stats ${JSON.stringify({ clients: wss.clients?.size ?? -1, opened, closed, closeCodes, memoryMiB: mib(before), afterGcMiB: globalThis.gc ? mib(after) : null })}`);
 });
 process.on('SIGTERM', async () => {
   const t0 = Date.now();

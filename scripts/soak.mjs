@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// Chaos soak (`npm run soak -- --seconds 120 --clients 2000`): one echo server process
+// (scripts/soak/server.mjs) against --clients concurrent client actors spread over --workers
+// processes (scripts/soak/client.mjs). A quarter are well-behaved and verify every echo byte; the
+// rest loop over hostile behaviours (RST mid-frame, FIN mid-handshake, garbage, oversize frames,
+// ping floods, never reading, slowloris, bad frames, abandoned sockets, short valid sessions).
+// Afterwards the server's fd count must come back exactly to its baseline (taken after listen),
+// its RSS near the baseline, no well-behaved message may be lost or corrupted, and the server must
+// still echo. Prints a summary (and `--json` one JSON line) and exits 1 on any violation.
+// Everything is bounded in time: the run takes about seconds + 30 s at most, and every process
+// started here is killed by pid at the end.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+import { startServer, memKiB, fdCount, cpuTicks, ROOT } from './soak/proc.mjs';
+
+const WebSocket = createRequire(path.join(ROOT, 'package.json'))('ws');
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '120' },
+    clients: { type: 'string', default: '2000' },
+    workers: { type: 'string' },
+    'good-share': { type: 'string', default: '0.25' },
+    'rss-slack-mib': { type: 'string', default: '64' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const SECONDS = Number(values.seconds);
+const CLIENTS = Number(values.clients);
+const WORKERS = Number(values.workers ?? Math.max(1, Math.min(8, Math.ceil(CLIENTS / 500))));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...a) => { if (!values.json) console.log(...a); };
+
+const serverOptions = {
+  handshakeTimeout: 2000,
+  closeTimeout: 2000,
+  idleTimeout: 20_000,
+  maxBackpressure: 4 * 1024 * 1024,
+  maxFragments: 1000,
+};
+const server = await startServer({ options: serverOptions, maxSeconds: SECONDS + 300 });
+const violations = [];
+const samples = { rssPeakKiB: 0, fdPeak: 0 };
+let result;
+try {
+  await sleep(500);
+  const baseline = { fds: fdCount(server.pid), rssKiB: memKiB(server.pid).rss, cpu: cpuTicks(server.pid) };
+  log(`soak: server pid ${server.pid} on port ${server.port}; baseline ${baseline.fds} fds (listener included), RSS ${(baseline.rssKiB / 1024).toFixed(1)} MiB`);
+  log(`soak: ${CLIENTS} clients (${values['good-share']} well-behaved) over ${WORKERS} processes for ${SECONDS} s`);
+
+  const sampler = setInterval(() => {
+    try {
+      samples.rssPeakKiB = Math.max(samples.rssPeakKiB, memKiB(server.pid).rss);
+      samples.fdPeak = Math.max(samples.fdPeak, fdCount(server.pid));
+    } catch { /* server gone: checked below */ }
+  }, 250);
+  let lastLog = Date.now();
+  const progress = setInterval(() => {
+    if (Date.now() - lastLog < 10_000 || values.json) return;
+    lastLog = Date.now();
+    try { log(`  t+${Math.round((Date.now() - t0) / 1000)} s: server fds ${fdCount(server.pid)}, RSS ${(memKiB(server.pid).rss / 1024).toFixed(1)} MiB`); } catch { /* gone */ }
+  }, 1000);
+
+  const t0 = Date.now();
+  const workers = [];
+  for (let w = 0; w < WORKERS; w++) {
+    const n = Math.floor(CLIENTS / WORKERS) + (w < CLIENTS % WORKERS ? 1 : 0);
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'soak', 'client.mjs'), '--port', String(server.port),
+      '--clients', String(n), '--seconds', String(SECONDS), '--good-share', values['good-share'], '--seed', String(w + 1)],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { if (err.length < 8192) err += d; });
+    const killer = setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, (SECONDS + 90) * 1000);
+    workers.push(new Promise((resolve) => child.once('exit', (code) => {
+      clearTimeout(killer);
+      const m = /report (\{.*\})/.exec(out);
+      resolve({ code, report: m ? JSON.parse(m[1]) : null, err });
+    })));
+  }
+  const reports = await Promise.all(workers);
+  const clientSeconds = (Date.now() - t0) / 1000;
+  clearInterval(progress);
+
+  const good = { clients: 0, sent: 0, verified: 0, bytes: 0, fragmented: 0, unexpectedCloses: 0, openFailures: 0, errors: [] };
+  const chaos = {};
+  for (const [i, r] of reports.entries()) {
+    if (!r.report) { violations.push(`client process ${i} exited ${r.code} without a report: ${r.err.slice(0, 500)}`); continue; }
+    for (const k of ['clients', 'sent', 'verified', 'bytes', 'fragmented', 'unexpectedCloses', 'openFailures']) good[k] += r.report.good[k];
+    good.errors.push(...r.report.good.errors);
+    for (const [name, outcomes] of Object.entries(r.report.chaos)) {
+      chaos[name] ??= {};
+      for (const [o, n] of Object.entries(outcomes)) chaos[name][o] = (chaos[name][o] ?? 0) + n;
+    }
+  }
+  if (!server.alive()) violations.push(`server died: ${server.stderr().slice(0, 1000)}`);
+  if (good.verified !== good.sent) violations.push(`well-behaved messages: ${good.sent} sent, ${good.verified} verified`);
+  if (good.errors.length) violations.push(`well-behaved client errors (${good.errors.length}): ${good.errors.slice(0, 5).join('; ')}`);
+  if (good.openFailures) violations.push(`${good.openFailures} well-behaved clients could not open`);
+
+  // fds back to the baseline (bounded wait), RSS near it.
+  let fdsAfter = -1;
+  const settleStart = Date.now();
+  while (server.alive() && Date.now() - settleStart < 20_000) {
+    fdsAfter = fdCount(server.pid);
+    if (fdsAfter === baseline.fds) break;
+    await sleep(200);
+  }
+  const settleMs = Date.now() - settleStart;
+  clearInterval(sampler);
+  if (fdsAfter !== baseline.fds) violations.push(`server fds ${fdsAfter} ≠ baseline ${baseline.fds} after ${settleMs} ms`);
+  await sleep(1000);
+  const mem = server.alive() ? memKiB(server.pid) : { rss: NaN, hwm: NaN };
+  const cpuSeconds = server.alive() ? (cpuTicks(server.pid) - baseline.cpu) / 100 : NaN;
+  const slack = Number(values['rss-slack-mib']) * 1024;
+  if (!(mem.rss - baseline.rssKiB <= slack)) violations.push(`server RSS ${mem.rss} KiB is more than ${slack} KiB above the baseline ${baseline.rssKiB} KiB`);
+
+  // Still serving: a fresh client echoes.
+  let finalEcho = false;
+  if (server.alive()) {
+    finalEcho = await new Promise((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: false });
+      const t = setTimeout(() => { ws.terminate(); resolve(false); }, 5000);
+      ws.on('error', () => {});
+      ws.on('open', () => ws.send('after the soak'));
+      ws.on('message', (d) => { clearTimeout(t); ws.close(); resolve(d.toString() === 'after the soak'); });
+    });
+  }
+  if (!finalEcho) violations.push('the server did not echo after the soak');
+  const stats = await (async () => {
+    if (!server.alive()) return null;
+    const from = server.lines.length;
+    process.kill(server.pid, 'SIGUSR2');
+    try { return JSON.parse((await server.waitLine(/^stats (.*)$/, 3000, from))[1]); } catch { return null; }
+  })();
+
+  result = {
+    seconds: SECONDS,
+    clients: CLIENTS,
+    workers: WORKERS,
+    clientSeconds,
+    server: {
+      pid: server.pid,
+      fds: { baseline: baseline.fds, peak: samples.fdPeak, after: fdsAfter, settleMs },
+      rssMiB: { baseline: +(baseline.rssKiB / 1024).toFixed(1), peak: +(Math.max(samples.rssPeakKiB, mem.hwm) / 1024).toFixed(1), after: +(mem.rss / 1024).toFixed(1) },
+      cpuSeconds,
+      connections: stats ? { opened: stats.opened, closed: stats.closed, closeCodes: stats.closeCodes } : null,
+    },
+    good: { ...good, errors: good.errors.slice(0, 20) },
+    chaos,
+    finalEcho,
+    violations,
+  };
+} finally {
+  await server.stop('SIGKILL');
+}
+
+if (values.json) {
+  console.log(JSON.stringify(result));
+} else {
+  const s = result.server;
+  console.log(`\nsoak summary (${result.seconds} s, ${result.clients} clients in ${result.workers} processes; clients done after ${result.clientSeconds.toFixed(1)} s)`);
+  console.log(`  server fds:  baseline ${s.fds.baseline}, peak ${s.fds.peak}, after ${s.fds.after} (settled in ${s.fds.settleMs} ms)`);
+  console.log(`  server RSS:  baseline ${s.rssMiB.baseline} MiB, peak ${s.rssMiB.peak} MiB, after ${s.rssMiB.after} MiB; CPU ${s.cpuSeconds.toFixed(1)} s`);
+  if (s.connections) console.log(`  server connections: ${s.connections.opened} opened, ${s.connections.closed} closed; close codes ${JSON.stringify(s.connections.closeCodes)}`);
+  const g = result.good;
+  console.log(`  well-behaved: ${g.clients} clients, ${g.sent} messages sent, ${g.verified} verified (${(g.bytes / 1048576).toFixed(1)} MiB, ${g.fragmented} fragmented), ${g.unexpectedCloses} unexpected closes`);
+  console.log('  hostile:');
+  for (const [name, outcomes] of Object.entries(result.chaos).sort()) console.log(`    ${name.padEnd(16)} ${JSON.stringify(outcomes)}`);
+  console.log(`  final echo: ${result.finalEcho}`);
+  console.log(violations.length ? `\nFAIL: ${violations.length} violation(s):\n  - ${violations.join('\n  - ')}` : '\nPASS: no violation');
+}
+process.exit(violations.length ? 1 : 0);

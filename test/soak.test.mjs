@@ -1,0 +1,40 @@
+// A shortened chaos soak (scripts/soak.mjs, 12 s, 300 clients in 2 processes) as part of npm test:
+// hostile clients of every kind next to well-behaved ones that verify every echo byte; afterwards the
+// server's fds are exactly back to the baseline, nothing well-behaved was lost or corrupted, and the
+// server still echoes. The full run is `npm run soak` (120 s, 2000 clients).
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { ROOT } from '../scripts/soak/proc.mjs';
+
+it('survives a short chaos soak with no lost echo and no leaked fd', { timeout: 120_000 }, async (t) => {
+  // RSS slack: the server's RSS does not fall back to its baseline after the chaos (native buffers
+  // freed to glibc stay mapped: reported, see docs/SCALE.md), so the short run only bounds it loosely.
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'soak.mjs'), '--seconds', '12', '--clients', '300',
+    '--workers', '2', '--json', '--rss-slack-mib', '768'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 100_000);
+  const [code] = await once(child, 'exit');
+  clearTimeout(killer);
+  const line = out.trim().split('\n').pop();
+  let r;
+  try { r = JSON.parse(line); } catch { assert.fail(`no JSON summary (exit ${code}):\n${out}\n${err}`); }
+  const s = r.server;
+  t.diagnostic(`fds ${s.fds.baseline} -> peak ${s.fds.peak} -> ${s.fds.after}; RSS ${s.rssMiB.baseline} -> peak ${s.rssMiB.peak} -> ${s.rssMiB.after} MiB; ` +
+    `${r.good.verified}/${r.good.sent} echoes verified; server saw ${s.connections?.opened} connections`);
+  assert.deepEqual(r.violations, []);
+  assert.equal(code, 0);
+  assert.equal(s.fds.after, s.fds.baseline);
+  assert.equal(r.good.verified, r.good.sent);
+  assert.ok(r.good.sent > 100, `only ${r.good.sent} well-behaved messages`);
+  assert.ok(s.connections.opened > 300, `only ${s.connections.opened} connections reached the server`);
+  for (const name of ['rstMidFrame', 'finMidHandshake', 'garbage', 'oversize', 'pingFlood', 'neverReads', 'slowloris', 'badFrames']) {
+    assert.ok(r.chaos[name], `behaviour ${name} never ran`);
+  }
+  assert.ok(r.finalEcho);
+});
