@@ -1,5 +1,7 @@
 // Per-connection state. Plain data owned by Server; all behaviour lives in server*.cc.
 #pragma once
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,7 +41,8 @@ struct HandshakeState {
   explicit HandshakeState(size_t maxHeaderSize) : parser(maxHeaderSize) {}
   UpgradeParser parser;
   std::string acceptKey;
-  std::vector<uint8_t> pendingInput;  // frames that arrived behind the request head
+  std::vector<uint8_t> pendingInput;  // frames that arrived behind the request head or before accept
+  sockaddr_storage peer{};            // from accept4: saves a getpeername per handshake
   uint16_t refuseStatus = 0;          // answer this status once the head is read (503 over the limit)
   bool awaitingProxyHeader = false;   // a PROXY protocol header must come first
   ByteBuffer proxyBytes;              // the PROXY header read so far

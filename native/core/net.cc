@@ -92,18 +92,22 @@ void setNoDelay(int fd) {
 }
 
 PeerAddress peerAddressOf(int fd) {
-  PeerAddress peer;
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return PeerAddress{};
+  return formatAddress(addr);
+}
+
+PeerAddress formatAddress(const sockaddr_storage& addr) {
+  PeerAddress peer;
   char text[INET6_ADDRSTRLEN] = {0};
   if (addr.ss_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
     ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
     peer.port = ntohs(in6->sin6_port);
     peer.family = 6;
   } else if (addr.ss_family == AF_INET) {
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&addr);
+    auto* in4 = reinterpret_cast<const sockaddr_in*>(&addr);
     ::inet_ntop(AF_INET, &in4->sin_addr, text, sizeof text);
     peer.port = ntohs(in4->sin_port);
     peer.family = 4;

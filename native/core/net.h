@@ -28,5 +28,6 @@ struct PeerAddress {
   int family = 0;
 };
 PeerAddress peerAddressOf(int fd);
+PeerAddress formatAddress(const sockaddr_storage& addr);
 
 }  // namespace epollws

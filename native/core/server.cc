@@ -23,6 +23,7 @@ constexpr uint64_t LISTENER_TAG = 1ull << 62;
 constexpr size_t READ_BUFFER_SIZE = 256 * 1024;
 constexpr int MAX_EVENTS = 512;
 constexpr int MAX_READS_PER_TURN = 4;  // fairness: a busy peer cannot starve the others
+constexpr size_t MAX_INPUT_BEFORE_ACCEPT = 64 * 1024;
 
 uint64_t connectionTag(const Connection* conn) {
   return (static_cast<uint64_t>(conn->generation & 0x3fffffffu) << 32) | conn->slot;
@@ -161,7 +162,9 @@ void Server::acceptFailed(int error) {
 void Server::handleAccept(size_t listenerIndex) {
   int listenFd = listeners_[listenerIndex].fd.get();
   for (;;) {
-    int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer;
+    socklen_t peerLength = sizeof peer;
+    int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN) return;
@@ -183,6 +186,7 @@ void Server::handleAccept(size_t listenerIndex) {
     lastAcceptError_ = 0;
     Connection* conn = addConnection(fd);
     if (!conn) continue;
+    conn->handshake->peer = peer;
     if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
       conn->handshake->refuseStatus = 503;
     }
@@ -265,7 +269,18 @@ void Server::handleReadable(Connection* conn) {
         break;
       case ConnState::DRAINING:
         break;  // everything after the close frame is discarded
-      case ConnState::AWAITING_ACCEPT:
+      case ConnState::AWAITING_ACCEPT: {
+        // Kept for after the accept. Past a bound, reading pauses until the user decides, so a
+        // client cannot queue unbounded data before it is accepted.
+        std::vector<uint8_t>& pending = conn->handshake->pendingInput;
+        pending.insert(pending.end(), buffer, buffer + len);
+        if (pending.size() >= MAX_INPUT_BEFORE_ACCEPT) {
+          conn->readPaused = true;
+          updateInterest(conn);
+          return;
+        }
+        break;
+      }
       case ConnState::CLOSED:
         return;
     }

@@ -10,6 +10,7 @@
 
 #include "connection.h"
 #include "event_batch.h"
+#include "net.h"
 #include "opcode.h"
 #include "timer_wheel.h"
 #include "unique_fd.h"
@@ -117,6 +118,7 @@ class Server {
   void handleAccept(size_t listenerIndex);
   // Puts an accepted, non-blocking fd into a free slot and the epoll set (nullptr on failure).
   Connection* addConnection(int fd);
+  PeerAddress peerOf(Connection* conn) const;
   void handleConnectionEvent(Connection* conn, uint32_t events);
   void handleReadable(Connection* conn);
   void readHandshake(Connection* conn, uint8_t* data, size_t len);

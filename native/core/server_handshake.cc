@@ -81,13 +81,12 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
   hs.acceptKey = computeAcceptKey(request.key);
   hs.pendingInput.assign(rest, rest + restLen);
 
-  // Reading pauses while the user decides, so a client cannot queue unbounded data before accept.
+  // Reading goes on while the user decides (see handleReadable): pausing and resuming would cost
+  // two epoll_ctl calls per handshake.
   conn->state = ConnState::AWAITING_ACCEPT;
-  conn->readPaused = true;
   conn->known = true;
-  updateInterest(conn);
 
-  PeerAddress peer = peerAddressOf(conn->fd);
+  PeerAddress peer = peerOf(conn);
   if (!hs.proxyAddress.empty()) {
     peer.address = hs.proxyAddress;
     peer.port = hs.proxyPort;
@@ -111,8 +110,13 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
   noteEventQueued();
 }
 
+PeerAddress Server::peerOf(Connection* conn) const {
+  if (conn->handshake && conn->handshake->peer.ss_family != 0) return formatAddress(conn->handshake->peer);
+  return peerAddressOf(conn->fd);
+}
+
 void Server::refuseHandshake(Connection* conn, int status, const char* reason) {
-  PeerAddress peer = peerAddressOf(conn->fd);
+  PeerAddress peer = peerOf(conn);
   std::string port = std::to_string(peer.port);
   size_t reasonLength = std::strlen(reason);
   size_t length = reasonLength + 1 + peer.address.size() + 1 + port.size();
@@ -143,10 +147,12 @@ int Server::accept(ConnectionId id, std::string_view protocol, std::string_view 
   conn->releaseOutput = true;
   markDirty(conn);
   conn->state = ConnState::OPEN;
-  conn->readPaused = false;
   conn->lastActivityMs = monotonicMs();
   setDeadline(conn, 0);  // the handshake deadline no longer applies; the idle timer does
-  updateInterest(conn);
+  if (conn->readPaused) {
+    conn->readPaused = false;
+    updateInterest(conn);
+  }
   if (!hs->pendingInput.empty()) {
     // Frames that arrived with the request head: parse them now, as if just read.
     consumeFrames(conn, hs->pendingInput.data(), hs->pendingInput.size());
@@ -164,8 +170,10 @@ int Server::reject(ConnectionId id, int status, std::string_view extraHeaderLine
   conn->handshake.reset();
   // The user saw this connection (UPGRADE) but it never opened: no CLOSE event for it.
   conn->known = false;
-  conn->readPaused = false;
-  updateInterest(conn);
+  if (conn->readPaused) {
+    conn->readPaused = false;
+    updateInterest(conn);
+  }
   beginDraining(conn);
   return static_cast<int>(CallStatus::OK);
 }
