@@ -24,6 +24,7 @@ const { values } = parseArgs({
     'good-share': { type: 'string', default: '0.25' },
     'max-payload': { type: 'string', default: String(16 * 1024 * 1024 + 64 * 1024) },
     seed: { type: 'string', default: '1' },
+    only: { type: 'string' }, // comma-separated hostile behaviours (for investigating one of them)
   },
 });
 const HOST = values.host;
@@ -208,7 +209,8 @@ const behaviours = {
     return (await closedWithin(s, 3000)) ? 'closed' : (s.destroy(), 'timeout');
   },
 };
-const names = Object.keys(behaviours);
+const names = values.only ? values.only.split(',') : Object.keys(behaviours);
+for (const n of names) if (!behaviours[n]) throw new Error(`unknown behaviour ${n}; known: ${Object.keys(behaviours).join(', ')}`);
 
 async function chaosActor() {
   while (Date.now() < deadline) {
