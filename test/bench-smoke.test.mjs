@@ -3,13 +3,13 @@
 //
 // The server is a parameter: EPOLLWS_BENCH_SERVER is a command line to which
 // `--port 0 --host 127.0.0.1` is appended; it must print "listening on ws://HOST:PORT".
-// Default: the ws echo server; e.g. EPOLLWS_BENCH_SERVER="node examples/echo-server.js".
+// Default: epollws's example echo server; e.g. EPOLLWS_BENCH_SERVER="node scripts/bench/servers/ws-echo.mjs".
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { buildLoadgen, runLoadgen, startServer, stopServer } from '../scripts/bench/common.mjs';
 
-const serverCommand = (process.env.EPOLLWS_BENCH_SERVER || 'node scripts/bench/servers/ws-echo.mjs')
+const serverCommand = (process.env.EPOLLWS_BENCH_SERVER || 'node examples/echo-server.js')
   .split(/\s+/)
   .filter(Boolean);
 

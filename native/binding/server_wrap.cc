@@ -97,12 +97,11 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   uv_poll_start(&handles_->poll, UV_READABLE, &ServerWrap::onPoll);
   napi_add_env_cleanup_hook(env, &ServerWrap::onCleanup, this);
 
-  // send() is the hot path: an own function carrying `this` as its data skips the unwrap
-  // (a private-symbol lookup) that prototype methods pay on every call.
-  info.This().As<Napi::Object>().Set(
-      "send", Napi::Function::New(env, [](const Napi::CallbackInfo& call) -> Napi::Value {
-        return static_cast<ServerWrap*>(call.Data())->send(call);
-      }, "send", this));
+  // send() is the hot path: a plain N-API function carrying `this` as its data skips both the
+  // unwrap (a private-symbol lookup) and node-addon-api's per-call wrapping.
+  napi_value sendFunction;
+  napi_create_function(env, "send", NAPI_AUTO_LENGTH, &ServerWrap::sendRaw, this, &sendFunction);
+  info.This().As<Napi::Object>().Set("send", Napi::Value(env, sendFunction));
 }
 
 ServerWrap::~ServerWrap() {
@@ -254,43 +253,50 @@ Napi::Value ServerWrap::dropConnections(const Napi::CallbackInfo& info) {
 
 // send(slot, generation, data: Buffer | Uint8Array | string, opcode, fin)
 //   -> bufferedAmount, or a negative CallStatus (-1 closed, -3 dropped by backpressure)
-Napi::Value ServerWrap::send(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (destroyed_) return Napi::Number::New(env, -1);
-  ConnectionId id = idFrom(info);
-  auto opcode = static_cast<Opcode>(toU32(info[3]));
-  bool fin = info.Length() < 5 || info[4].ToBoolean().Value();
-  napi_value data = info[2];
+// Raw N-API on purpose: this runs once per message sent (see scripts/bench/napi-cost.mjs).
+napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, args, nullptr, &data);
+  auto* self = static_cast<ServerWrap*>(data);
+  napi_value result;
+  if (argc < 4 || self->destroyed_) {
+    napi_create_int32(env, -1, &result);
+    return result;
+  }
+  uint32_t slot = 0, generation = 0, opcode = 0;
+  napi_get_value_uint32(env, args[0], &slot);
+  napi_get_value_uint32(env, args[1], &generation);
+  napi_get_value_uint32(env, args[3], &opcode);
+  bool fin = true;
+  if (argc >= 5) napi_get_value_bool(env, args[4], &fin);
+  ConnectionId id{slot, generation};
+
   int status;
-  if (info[2].IsString()) {
-    size_t length = 0;
-    napi_get_value_string_utf8(env, data, nullptr, 0, &length);
-    scratch_.resize(length + 1);  // napi writes a terminating NUL
-    napi_get_value_string_utf8(env, data, scratch_.data(), length + 1, &length);
-    status = server_->send(id, opcode, reinterpret_cast<const uint8_t*>(scratch_.data()), length, fin);
+  size_t length = 0;
+  napi_valuetype type;
+  napi_typeof(env, args[2], &type);
+  if (type == napi_string) {
+    napi_get_value_string_utf8(env, args[2], nullptr, 0, &length);
+    self->scratch_.resize(length + 1);  // napi writes a terminating NUL
+    napi_get_value_string_utf8(env, args[2], self->scratch_.data(), length + 1, &length);
+    status = self->server_->send(id, static_cast<Opcode>(opcode),
+                                 reinterpret_cast<const uint8_t*>(self->scratch_.data()), length, fin);
   } else {
     void* bytes = nullptr;
-    size_t length = 0;
-    bool isTyped = false;
-    napi_is_typedarray(env, data, &isTyped);
-    if (isTyped) {
-      napi_typedarray_type type;
-      size_t elements;
-      napi_value arrayBuffer;
-      size_t byteOffset;
-      napi_get_typedarray_info(env, data, &type, &elements, &bytes, &arrayBuffer, &byteOffset);
-      length = elements * (type == napi_uint8_array || type == napi_int8_array || type == napi_uint8_clamped_array ? 1
-                          : type == napi_uint16_array || type == napi_int16_array                                  ? 2
-                          : type == napi_bigint64_array || type == napi_biguint64_array || type == napi_float64_array ? 8
-                                                                                                                 : 4);
-    } else {
-      Napi::TypeError::New(env, "send() data must be a string or a Uint8Array").ThrowAsJavaScriptException();
-      return env.Undefined();
+    napi_typedarray_type arrayType;
+    if (napi_get_typedarray_info(env, args[2], &arrayType, &length, &bytes, nullptr, nullptr) != napi_ok ||
+        arrayType != napi_uint8_array) {
+      napi_throw_type_error(env, nullptr, "send() data must be a string or a Uint8Array");
+      return nullptr;
     }
-    status = server_->send(id, opcode, static_cast<const uint8_t*>(bytes), length, fin);
+    status = self->server_->send(id, static_cast<Opcode>(opcode), static_cast<const uint8_t*>(bytes), length, fin);
   }
-  if (status < 0) return Napi::Number::New(env, status);
-  return Napi::Number::New(env, static_cast<double>(server_->bufferedAmount(id)));
+  if (status >= 0) status = 0;
+  double buffered = status < 0 ? status : static_cast<double>(self->server_->bufferedAmount(id));
+  napi_create_double(env, buffered, &result);
+  return result;
 }
 
 // close(slot, generation, code, reason)

@@ -28,7 +28,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value listen(const Napi::CallbackInfo& info);
   Napi::Value stopListening(const Napi::CallbackInfo& info);
   Napi::Value dropConnections(const Napi::CallbackInfo& info);
-  Napi::Value send(const Napi::CallbackInfo& info);
+  static napi_value sendRaw(napi_env env, napi_callback_info info);
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value terminate(const Napi::CallbackInfo& info);
   Napi::Value accept(const Napi::CallbackInfo& info);

@@ -62,6 +62,15 @@ function frame(opcode, payload, { fin = true, mask = true, declaredLength } = {}
   for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
   return Buffer.concat([head, body]);
 }
+/** Resolves on 'drain' or after ms, whichever comes first (no listener left behind). */
+function drainOrTimeout(s, ms) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(t); s.off('drain', done); s.off('close', done); resolve(); };
+    const t = setTimeout(done, ms);
+    s.once('drain', done);
+    s.once('close', done);
+  });
+}
 const request = () => `GET / HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
   `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 
@@ -149,7 +158,7 @@ const behaviours = {
     let dropped = false;
     s.once('close', () => { dropped = true; });
     while (Date.now() < end && !dropped) {
-      if (!s.write(batch)) await Promise.race([new Promise((r) => s.once('drain', r)), sleep(100)]);
+      if (!s.write(batch)) await drainOrTimeout(s, 100);
       await sleep(1);
     }
     s.destroy();
@@ -163,7 +172,7 @@ const behaviours = {
     let dropped = false;
     s.once('close', () => { dropped = true; });
     while (Date.now() < end && !dropped) {
-      if (!s.write(msg)) await Promise.race([new Promise((r) => s.once('drain', r)), sleep(100)]);
+      if (!s.write(msg)) await drainOrTimeout(s, 100);
       await sleep(2);
     }
     s.destroy();
