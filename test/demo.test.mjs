@@ -13,21 +13,13 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { withTimeout } from './helpers/timeout.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = process.env.EPOLLWS_TEST_CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = path.join(ROOT, 'docs', 'demo.png');
 const ROOM = 'test-room';
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 // A small PNG (RGBA, no filter), made here so the test needs no fixture file.
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {

@@ -4,19 +4,12 @@ import { once } from 'node:events';
 import net from 'node:net';
 import WsClient from 'ws';
 import { WebSocketServer } from '../../dist/index.mjs';
+import { withTimeout } from '../helpers/timeout.mjs';
 
 export { WsClient };
 
 /** Rejects after `ms` with a message naming what was awaited. */
-export function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+export { withTimeout };
 
 /** The arguments of the next `event` on `emitter`, bounded by `ms`. */
 export function nextEvent(emitter, event, ms = 5000) {

@@ -26,6 +26,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { WebSocketServer as EpollwsServer } from '../../dist/index.mjs';
+import { withTimeout } from '../helpers/timeout.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -50,15 +51,6 @@ const EXAMPLES = {
   'client-ip': ['How to get the IP address of the client?', 0],
 };
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
