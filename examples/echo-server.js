@@ -30,7 +30,9 @@ server.on('connection', (socket) => {
 });
 server.on('error', (error) => {
   console.error(`echo server: ${error.message}`);
-  process.exit(1);
+  // accept() failures (EMFILE/ENFILE) are transient: the server keeps serving its open
+  // connections and accepts again once fds are free. Only a failed listen is fatal.
+  if (error.syscall !== 'accept') process.exit(1);
 });
 server.on('listening', () => {
   const { port: bound } = server.address();

@@ -297,9 +297,13 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   #maybeFinishClose(): void {
     if (this.#state !== State.CLOSING || this.native.connectionCount() > 0) return;
     this.#state = State.CLOSED;
-    // Not from inside a batch: the binding is still using the core there.
-    setImmediate(() => this.native.destroy());
-    process.nextTick(() => this.emit('close'));
+    // Not from inside a batch: the binding is still using the core there. 'close' (and so the
+    // promise of close()/terminate()) comes after destroy(), once the epoll fd, the eventfd and the
+    // reserve fd are closed: a caller that counts fds after `await wss.close()` sees none left.
+    setImmediate(() => {
+      this.native.destroy();
+      this.emit('close');
+    });
   }
 
   // One call per reactor turn. A throwing listener does not cost the other events their

@@ -76,6 +76,7 @@ const sysctls = {
   'net.ipv4.tcp_max_syn_backlog': needs[2][1],
   'net.ipv4.tcp_mem (pages)': readSysctl('net.ipv4.tcp_mem').join(' '),
   'ulimit -n': ulimitN,
+  'net.netfilter.nf_conntrack_max': (() => { try { return readSysctl('net.netfilter.nf_conntrack_max')[0]; } catch { return 'n/a'; } })(),
 };
 log('scale: sysctls and limits:');
 for (const [k, v] of Object.entries(sysctls)) log(`  ${k} = ${v}`);
@@ -206,6 +207,8 @@ try {
   const serverStats = servers.map(lastStats);
   const rss = servers.map((s) => rssKiB(s.child.pid));
   const fds = servers.map((s) => fdsOf(s.child.pid));
+  const loadgenRss = loadgens.map((l) => { try { return rssKiB(l.child.pid); } catch { return 0; } });
+  const conntrack = (() => { try { return Number(fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_count', 'utf8')); } catch { return null; } })();
   const kernel1 = { ...meminfo(), sockstat: sockstat() };
   const ss = ssSummary();
   const ssEst = ssEstablished(BASE, BASE + PORTS - 1);
@@ -239,6 +242,11 @@ try {
       bytesPerConnection: Math.round(((rssSum - baseRssSum) * 1024) / Math.max(1, established)),
     },
     serverFds: fds,
+    loadgenRss: {
+      perProcessMiB: loadgenRss.map((k) => +(k / 1024).toFixed(1)),
+      bytesPerConnection: Math.round((loadgenRss.reduce((a, b) => a + b, 0) * 1024) / Math.max(1, N)),
+    },
+    conntrackCount: conntrack,
     kernel: {
       slabDeltaMiB: +(slabDelta / 1024).toFixed(1),
       slabBytesPerConnection: Math.round((slabDelta * 1024) / Math.max(1, established)),
@@ -272,6 +280,7 @@ if (values.json) {
   console.log(`  handshakes/s:  ${r.handshakesPerSec.overall} overall (${r.target} in ${r.handshakesPerSec.connectSeconds} s; sum of loadgen rates ${r.handshakesPerSec.sumOfLoadgens})`);
   console.log(`  server RSS:    ${r.serverRss.baselineMiB} MiB baseline -> ${r.serverRss.heldMiB} MiB held (${r.serverRss.perProcessMiB.join(', ')}): ${r.serverRss.bytesPerConnection} B per idle connection`);
   console.log(`  server fds:    ${r.serverFds.join(', ')}`);
+  console.log(`  loadgen RSS:   ${r.loadgenRss.perProcessMiB.join(', ')} MiB (${r.loadgenRss.bytesPerConnection} B per connection, baseline included); conntrack entries ${r.conntrackCount}`);
   console.log(`  kernel:        Slab +${r.kernel.slabDeltaMiB} MiB (${r.kernel.slabBytesPerConnection} B per connection, ${r.kernel.slabBytesPerSocket} B per socket); TCP mem +${r.kernel.tcpMemDeltaKiB} KiB; MemAvailable -${r.kernel.memAvailableDeltaMiB} MiB`);
   console.log(`  loadgen exits: ${r.loadgenExit.join(', ')}`);
 }

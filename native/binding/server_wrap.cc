@@ -190,12 +190,25 @@ void ServerWrap::deliverEvents() {
       napi_fatal_exception(env, error.Value());
     }
     delivering_.clear();
+    shrinkAfterBurst(count);
   }
   if (destroyed_) return;  // the user destroyed the server from inside the batch
   server_->flush();
   server_->releaseDelivered();
   rearmTimer();
   updateRef();
+}
+
+// A burst (a ping flood, thousands of closes at once) grows the records array and the batch
+// buffers; once batches are small again, let the memory go.
+void ServerWrap::shrinkAfterBurst(size_t count) {
+  constexpr size_t LARGE_WORDS = 64 * 1024;
+  if (recordsCapacity_ > LARGE_WORDS && count * EVENT_RECORD_WORDS < recordsCapacity_ / 8) {
+    records_.Reset();
+    recordsCapacity_ = 0;
+  }
+  if (delivering_.data.capacity() > (1u << 20)) delivering_.data.release();
+  if (delivering_.records.capacity() > LARGE_WORDS) std::vector<EventRecord>().swap(delivering_.records);
 }
 
 void ServerWrap::afterUserCall() { rearmTimer(); }

@@ -45,6 +45,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   void runTurn();
   void deliverEvents();
   void afterUserCall();
+  void shrinkAfterBurst(size_t count);
   void rearmTimer();
   void updateRef();
   void shutdown();

@@ -14,6 +14,7 @@ class OutputQueue {
   size_t size() const { return bytes_.size() - head_; }
   bool empty() const { return head_ == bytes_.size(); }
   const uint8_t* data() const { return bytes_.data() + head_; }
+  size_t capacity() const { return bytes_.capacity(); }
 
   // Reserves `length` bytes at the end and returns where to write them.
   uint8_t* append(size_t length) {
