@@ -80,6 +80,8 @@ class FrameParser {
   // Payload bytes of the current frame still to come; inside onDataChunk, those after the chunk
   // (lets a handler size a reassembly buffer once instead of growing it).
   uint64_t framePayloadRemaining() const { return remaining_; }
+  // Inside a data frame's payload (between reads: the next bytes are payload of that frame).
+  bool inDataPayload() const { return state_ == State::DATA_PAYLOAD; }
   // No partial header, data payload or control frame pending.
   bool atFrameBoundary() const { return state_ == State::HEADER && scratchLen_ == 0; }
   // A data message has started and its final frame has not been fully received yet.

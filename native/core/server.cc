@@ -27,6 +27,7 @@ constexpr size_t READ_BUFFER_SIZE = 256 * 1024;
 constexpr int MAX_EVENTS = 512;
 constexpr int MAX_READS_PER_TURN = 4;  // fairness: a busy peer cannot starve the others
 constexpr size_t MAX_INPUT_BEFORE_ACCEPT = 64 * 1024;
+constexpr size_t DIRECT_READ_MIN = 64 * 1024;  // frames with less left go through the read buffer
 
 uint64_t connectionTag(const Connection* conn) {
   return (static_cast<uint64_t>(conn->generation & 0x3fffffffu) << 32) | conn->slot;
@@ -257,10 +258,22 @@ void Server::handleConnectionEvent(Connection* conn, uint32_t events) {
 }
 
 void Server::handleReadable(Connection* conn) {
-  uint8_t* buffer = readBuffer_.get();
   for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
     if (conn->state == ConnState::CLOSED || conn->readPaused) return;
-    ssize_t n = ::recv(conn->fd, buffer, READ_BUFFER_SIZE, 0);
+    // The rest of a large frame goes straight into the message's reassembly buffer (sized from
+    // the frame header): the payload is copied once, by the kernel. Reading exactly up to the
+    // frame's end keeps the next frame's bytes for the normal path.
+    uint8_t* buffer = readBuffer_.get();
+    size_t capacity = READ_BUFFER_SIZE;
+    if (conn->state == ConnState::OPEN && conn->parser.inDataPayload()) {
+      uint64_t remaining = conn->parser.framePayloadRemaining();
+      size_t room = conn->message.capacity() - conn->message.size();
+      if (remaining >= DIRECT_READ_MIN && room >= remaining) {
+        buffer = conn->message.data() + conn->message.size();
+        capacity = static_cast<size_t>(remaining);
+      }
+    }
+    ssize_t n = ::recv(conn->fd, buffer, capacity, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
@@ -299,7 +312,7 @@ void Server::handleReadable(Connection* conn) {
       case ConnState::CLOSED:
         return;
     }
-    if (len < READ_BUFFER_SIZE) return;
+    if (len < capacity) return;
   }
 }
 

@@ -246,7 +246,11 @@ bool FrameSink::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, boo
     // Size the reassembly buffer for the whole frame at once (maxPayload was checked already).
     conn->message.reserve(len + static_cast<size_t>(conn->parser.framePayloadRemaining()));
   }
-  conn->message.append(data, len);
+  if (data == conn->message.data() + conn->message.size()) {
+    conn->message.grow(len);  // read straight into the buffer (handleReadable): nothing to copy
+  } else {
+    conn->message.append(data, len);
+  }
   if (last) {
     server->emitMessage(conn, conn->message.data(), conn->message.size());
     // Small reassembly buffers are kept for the next message; large ones went to JS or go now.
