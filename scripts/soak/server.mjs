@@ -62,12 +62,19 @@ wss.on('listening', () => {
 });
 
 // With --expose-gc the stats answer reports the memory before and after a full GC.
+// Node runs the finalizers of external Buffers after the GC that found them dead, so collect,
+// let them run, and collect again before reading.
 process.on('SIGUSR2', () => {
   const before = process.memoryUsage();
   globalThis.gc?.();
-  const after = process.memoryUsage();
-  const mib = (m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
-  out(`stats ${JSON.stringify({ clients: wss.clients?.size ?? -1, opened, closed, closeCodes, memoryMiB: mib(before), afterGcMiB: globalThis.gc ? mib(after) : null })}`);
+  setTimeout(() => {
+    globalThis.gc?.();
+    setTimeout(() => {
+      const after = process.memoryUsage();
+      const mib = (m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
+      out(`stats ${JSON.stringify({ clients: wss.clients?.size ?? -1, opened, closed, closeCodes, memoryMiB: mib(before), afterGcMiB: globalThis.gc ? mib(after) : null })}`);
+    }, 50);
+  }, 50);
 });
 process.on('SIGTERM', async () => {
   const t0 = Date.now();
