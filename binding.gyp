@@ -4,6 +4,7 @@
     "core_sources": [
       "native/core/handshake.cc",
       "native/core/http_upgrade.cc",
+      "native/core/memory_return.cc",
       "native/core/net.cc",
       "native/core/proxy_protocol.cc",
       "native/core/server.cc",

@@ -1,5 +1,7 @@
 #include "server_wrap.h"
 
+#include "../core/memory_return.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -176,7 +178,12 @@ void ServerWrap::deliverEvents() {
         // forbids external buffers NewOrCopy copies and runs the finalizer at once.
         list.Set(static_cast<uint32_t>(i),
                  Napi::Buffer<uint8_t>::NewOrCopy(env, message.detach(), length,
-                                                  [](Napi::Env, uint8_t* bytes) { std::free(bytes); }));
+                                                  [](Napi::Env, uint8_t* bytes, size_t* size) {
+                                                    std::free(bytes);
+                                                    noteFreedMemory(*size);
+                                                    delete size;
+                                                  },
+                                                  new size_t(length)));
       }
       externals = list;
     }
@@ -207,7 +214,10 @@ void ServerWrap::shrinkAfterBurst(size_t count) {
     records_.Reset();
     recordsCapacity_ = 0;
   }
-  if (delivering_.data.capacity() > (1u << 20)) delivering_.data.release();
+  if (delivering_.data.capacity() > (1u << 20)) {
+    noteFreedMemory(delivering_.data.capacity());
+    delivering_.data.release();
+  }
   if (delivering_.records.capacity() > LARGE_WORDS) std::vector<EventRecord>().swap(delivering_.records);
 }
 

@@ -7,14 +7,12 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include <algorithm>
 #include <cerrno>
 
 #include "clock.h"
+#include "memory_return.h"
 #include "net.h"
 
 namespace epollws {
@@ -139,18 +137,6 @@ void Server::releaseDelivered() {
     freeSlots_.push_back(slot);
   }
   closedDelivered_.clear();
-#ifdef __GLIBC__
-  // After churn (connections that had megabytes queued are gone) glibc keeps the freed memory in
-  // fragmented arenas; give it back, at most once a second and never on the per-message path.
-  if (freedSinceTrim_ >= (16u << 20)) {
-    uint64_t now = monotonicMs();
-    if (now - lastTrimMs_ >= 1000) {
-      ::malloc_trim(0);
-      freedSinceTrim_ = 0;
-      lastTrimMs_ = now;
-    }
-  }
-#endif
 }
 
 void Server::noteEventQueued() {
@@ -396,7 +382,7 @@ void Server::closeConnection(Connection* conn) {
     noteEventQueued();
   }
   conn->handshake.reset();
-  freedSinceTrim_ += conn->message.capacity() + conn->output.capacity();
+  noteFreedMemory(conn->message.capacity() + conn->output.capacity());
   conn->message.release();
   conn->output.release();
   closedUndelivered_.push_back(conn->slot);

@@ -163,8 +163,6 @@ class Server {
   TimerWheel wheel_;
   uint64_t nowMs_ = 0;                       // read once per turn
   size_t liveConnections_ = 0;
-  size_t freedSinceTrim_ = 0;  // buffer bytes released since the last malloc_trim
-  uint64_t lastTrimMs_ = 0;
   EventBatch batch_;
   std::unique_ptr<uint8_t[]> readBuffer_;
 };
