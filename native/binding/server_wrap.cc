@@ -2,6 +2,7 @@
 
 #include "../core/memory_return.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +23,31 @@ std::string stringOrEmpty(const Napi::Value& v) {
 uint32_t optionU32(const Napi::Object& options, const char* name, uint32_t fallback) {
   Napi::Value v = options.Get(name);
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
+}
+
+// Once frees have stopped (a burst ended, or the GC released dead message Buffers), trims
+// what malloc kept: one unreferenced one-shot timer per process at a time, so an idle server
+// ends up with its memory back without keeping the loop alive.
+std::atomic<bool> trailingTrimScheduled{false};
+
+void scheduleTrailingTrim(napi_env env) {
+  if (trailingTrimScheduled.exchange(true)) return;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+    trailingTrimScheduled = false;
+    return;
+  }
+  auto* timer = new uv_timer_t;
+  uv_timer_init(loop, timer);
+  uv_unref(reinterpret_cast<uv_handle_t*>(timer));
+  uv_timer_start(timer, [](uv_timer_t* fired) {
+    trimFreedMemory();
+    // Also reached when the loop closes the handle at teardown (a worker exiting).
+    uv_close(reinterpret_cast<uv_handle_t*>(fired), [](uv_handle_t* closed) {
+      delete reinterpret_cast<uv_timer_t*>(closed);
+      trailingTrimScheduled = false;
+    });
+  }, 1500, 0);
 }
 
 }  // namespace
@@ -178,9 +204,9 @@ void ServerWrap::deliverEvents() {
         // forbids external buffers NewOrCopy copies and runs the finalizer at once.
         list.Set(static_cast<uint32_t>(i),
                  Napi::Buffer<uint8_t>::NewOrCopy(env, message.detach(), length,
-                                                  [](Napi::Env, uint8_t* bytes, size_t* size) {
+                                                  [](Napi::Env finalizing, uint8_t* bytes, size_t* size) {
                                                     std::free(bytes);
-                                                    noteFreedMemory(*size);
+                                                    if (noteFreedMemory(*size)) scheduleTrailingTrim(finalizing);
                                                     delete size;
                                                   },
                                                   new size_t(length)));
@@ -202,6 +228,7 @@ void ServerWrap::deliverEvents() {
   if (destroyed_) return;  // the user destroyed the server from inside the batch
   server_->flush();
   server_->releaseDelivered();
+  if (freedMemoryPending()) scheduleTrailingTrim(env);
   rearmTimer();
   updateRef();
 }

@@ -9,7 +9,12 @@
 
 namespace epollws {
 
-// Counts `bytes` just freed and trims if enough was freed since the last trim.
-void noteFreedMemory(size_t bytes);
+// Counts `bytes` just freed and trims if enough was freed since the last trim. Returns true when
+// at least 1 MiB is left untrimmed (rate limit, or below the threshold): the caller should call
+// trimFreedMemory() a little later, once things are quiet, so an idle process ends up trimmed.
+bool noteFreedMemory(size_t bytes);
+bool freedMemoryPending();
+// Trims now if anything was freed since the last trim.
+void trimFreedMemory();
 
 }  // namespace epollws
