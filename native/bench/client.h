@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/unique_fd.h"
 #include "histogram.h"
 #include "options.h"
 
@@ -20,31 +21,8 @@ namespace epollws::bench {
 
 uint64_t monotonicNs();
 
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+// The core's owner of one fd (closes it exactly once).
+using epollws::UniqueFd;
 
 struct Target {
   sockaddr_storage addr{};
