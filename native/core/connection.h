@@ -82,4 +82,10 @@ struct Connection {
   std::string closeReason;
 };
 
+// The epoll_event data that names a connection: generation (below 2^30, see Server::addConnection)
+// and slot, so that events of a slot's previous occupant are recognised.
+inline uint64_t epollTag(const Connection& conn) {
+  return (static_cast<uint64_t>(conn.generation) << 32) | conn.slot;
+}
+
 }  // namespace epollws

@@ -27,10 +27,6 @@ constexpr int MAX_READS_PER_TURN = 4;  // fairness: a busy peer cannot starve th
 constexpr size_t MAX_INPUT_BEFORE_ACCEPT = 64 * 1024;
 constexpr size_t DIRECT_READ_MIN = 64 * 1024;  // frames with less left go through the read buffer
 
-uint64_t connectionTag(const Connection* conn) {
-  return (static_cast<uint64_t>(conn->generation & 0x3fffffffu) << 32) | conn->slot;
-}
-
 }  // namespace
 
 Server::Server(ServerOptions options) : options_(std::move(options)), wheel_(monotonicMs()) {}
@@ -115,7 +111,7 @@ void Server::runTurn(int timeoutMs) {
       if (slot >= slots_.size() || !slots_[slot]) continue;
       Connection* conn = slots_[slot].get();
       // A slot closed earlier in this turn keeps its object until releaseDelivered(): check it.
-      if ((conn->generation & 0x3fffffffu) != generation || conn->state == ConnState::CLOSED) continue;
+      if (conn->generation != generation || conn->state == ConnState::CLOSED) continue;
       handleConnectionEvent(conn, events[i].events);
     }
   }
@@ -223,7 +219,7 @@ Connection* Server::addConnection(int fd) {
   ++liveConnections_;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP;
-  ev.data.u64 = connectionTag(conn);
+  ev.data.u64 = epollTag(*conn);
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
     closeConnection(conn);
     return nullptr;

@@ -127,7 +127,7 @@ class Server {
   void consumeFrames(Connection* conn, uint8_t* data, size_t len);
   void flushConnection(Connection* conn);
   void markDirty(Connection* conn);
-  void queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length);
+  void queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
   int sendDirect(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin);
   void queueClose(Connection* conn, uint16_t code, std::string_view reason);
   void replyClose(Connection* conn, uint16_t code, bool echoReason);

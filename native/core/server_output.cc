@@ -34,9 +34,9 @@ void Server::markDirty(Connection* conn) {
   }
 }
 
-void Server::queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length) {
+void Server::queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
   uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
-  out += writeFrameHeader(out, opcode, length);
+  out += writeFrameHeader(out, opcode, length, fin);
   if (length) std::memcpy(out, payload, length);
   markDirty(conn);
 }
@@ -71,11 +71,13 @@ int Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t 
   if (!admitOutput(conn)) {
     return static_cast<int>(conn->state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED);
   }
-  if (length >= DIRECT_SEND_MIN && !conn->writeArmed) return sendDirect(conn, opcode, payload, length, fin);
-  uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
-  out += writeFrameHeader(out, opcode, length, fin);
-  if (length) std::memcpy(out, payload, length);
-  markDirty(conn);
+  if (length >= DIRECT_SEND_MIN && !conn->writeArmed) {
+    if (sendDirect(conn, opcode, payload, length, fin) != static_cast<int>(CallStatus::OK)) {
+      return static_cast<int>(CallStatus::CLOSED);
+    }
+  } else {
+    queueFrame(conn, opcode, payload, length, fin);
+  }
   if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
   return static_cast<int>(CallStatus::OK);
 }
@@ -111,7 +113,6 @@ int Server::sendDirect(Connection* conn, Opcode opcode, const uint8_t* payload, 
   size_t payloadDone = done > headerSize ? done - headerSize : 0;
   conn->output.appendCopy(payload + payloadDone, length - payloadDone);
   if (!conn->output.empty()) markDirty(conn);  // the flush arms EPOLLOUT for the rest
-  if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
   return static_cast<int>(CallStatus::OK);
 }
 
@@ -185,13 +186,12 @@ void Server::flushConnection(Connection* conn) {
 
 void Server::updateInterest(Connection* conn) {
   epoll_event ev{};
-  // While reading is paused nothing but errors and hang-ups (always reported) may wake us,
-  // or a half-closed peer would make a level-triggered EPOLLRDHUP fire every turn.
-  // EPOLLRDHUP stays armed while the user decides on the upgrade: a FIN then means the
-  // client left, and handleConnectionEvent closes the connection at once (so it fires once).
+  // While reading is paused (an upgrade awaiting its decision buffered too much) only EPOLLRDHUP,
+  // errors and hang-ups may wake us: a FIN then means the client left, and handleConnectionEvent
+  // closes the connection at once, so the level-triggered event fires only once.
   ev.events |= conn->readPaused ? EPOLLRDHUP : (EPOLLIN | EPOLLRDHUP);
   if (conn->writeArmed) ev.events |= EPOLLOUT;
-  ev.data.u64 = (static_cast<uint64_t>(conn->generation & 0x3fffffffu) << 32) | conn->slot;
+  ev.data.u64 = epollTag(*conn);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, conn->fd, &ev);
 }
 
