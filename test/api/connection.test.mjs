@@ -89,14 +89,7 @@ describe('api: connection request', { timeout: 60_000 }, () => {
 describe('api: close', { timeout: 60_000 }, () => {
   afterEach(() => h.cleanup());
 
-  async function pair(options) {
-    const server = await h.startServer(options);
-    const connection = nextEvent(server, 'connection');
-    const ws = await h.connect(h.url(server));
-    const [socket] = await connection;
-    socket.on('error', () => {});
-    return { server, ws, socket };
-  }
+  const pair = (options) => h.pair(options);
 
   it("server close(4000, 'bye'): client sees 4000 'bye'; server socket closes with 4000", { timeout: 10_000 }, async () => {
     const { socket, ws } = await pair();

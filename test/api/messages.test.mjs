@@ -6,13 +6,8 @@ import { createHarness, nextEvent, nextMessage, collect, delay, pattern } from '
 
 const h = createHarness();
 
-async function pair(options) {
-  const server = await h.startServer(options);
-  const connection = nextEvent(server, 'connection');
-  const ws = await h.connect(h.url(server));
-  const [socket] = await connection;
-  return { server, ws, socket };
-}
+// No 'error' listener here: the maxPayload test listens for the error itself.
+const pair = (options) => h.pair(options, { silenceErrors: false });
 
 describe('api: messages', { timeout: 120_000 }, () => {
   afterEach(() => h.cleanup());

@@ -6,14 +6,7 @@ import { createHarness, nextEvent, nextMessage, collect, delay, pattern, withTim
 
 const h = createHarness();
 
-async function pair(options) {
-  const server = await h.startServer(options);
-  const connection = nextEvent(server, 'connection');
-  const ws = await h.connect(h.url(server));
-  const [socket] = await connection;
-  socket.on('error', () => {});
-  return { server, ws, socket };
-}
+const pair = (options) => h.pair(options);
 
 const texts = (events) => events.map(([d]) => d.toString());
 

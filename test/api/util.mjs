@@ -100,6 +100,19 @@ export function createHarness() {
     return socket;
   }
 
+  /**
+   * A server, a `ws` client connected to it, and the server's socket for that client.
+   * silenceErrors gives the server's socket an empty 'error' listener, for tests that do not check errors.
+   */
+  async function pair(options, { silenceErrors = true } = {}) {
+    const server = await startServer(options);
+    const connection = nextEvent(server, 'connection');
+    const ws = await connect(url(server));
+    const [socket] = await connection;
+    if (silenceErrors) socket.on('error', () => {});
+    return { server, ws, socket };
+  }
+
   /** An echo handler: every message goes back with the same type. */
   function echo(server) {
     server.on('connection', (socket) => {
@@ -124,7 +137,7 @@ export function createHarness() {
     await Promise.all(list.map(closeServer));
   }
 
-  return { startServer, url, connect, refusal, rawConnect, echo, closeServer, cleanup, servers, clients };
+  return { startServer, url, connect, pair, refusal, rawConnect, echo, closeServer, cleanup, servers, clients };
 }
 
 /** The next message on a `ws` client as { data, isBinary }. */
