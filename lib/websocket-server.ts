@@ -68,7 +68,6 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   #state = State.RUNNING;
   #addresses: AddressInfo[] = [];
   #sockets: (WebSocket | undefined)[] = [];
-  #generations: number[] = [];
   #pending = new Map<number, number>(); // slot -> generation of core upgrades awaiting a decision
   #adopting = new Set<Duplex>(); // node:http sockets awaiting a decision
   #inBatch = false;
@@ -342,7 +341,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
   ): void {
     if (kind === K.EVENT_MESSAGE) {
       const socket = this.#sockets[slot];
-      if (socket === undefined || this.#generations[slot] !== generation) return;
+      if (socket === undefined || !socket._hasGeneration(generation)) return;
       const payload = arg & K.MESSAGE_EXTERNAL ? externals![offset] : data.subarray(offset, offset + length);
       const message =
         socket.binaryType === 'arraybuffer'
@@ -375,7 +374,7 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
       return;
     }
     const socket = this.#sockets[slot];
-    if (socket === undefined || this.#generations[slot] !== generation) return;
+    if (socket === undefined || !socket._hasGeneration(generation)) return;
     switch (kind) {
       case K.EVENT_PING:
         socket.emit('ping', payload);
@@ -558,7 +557,6 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
     const [slot, generation] = id;
     const socket = new WebSocket(this, slot, generation, protocol);
     this.#sockets[slot] = socket;
-    this.#generations[slot] = generation;
     this.clients?.add(socket);
     onOpen(socket);
   }

@@ -1,10 +1,9 @@
 // One server-side connection. A plain object holding the connection's id (slot + generation):
 // every call goes straight to the native core, which frames into the connection's output; the
 // bytes leave in one write per connection at the end of the batch or of the current tick.
-import { EventEmitter } from 'node:events';
-
 import { CLOSED, CLOSING, CONNECTING, MAX_CONTROL_PAYLOAD, OPEN, Opcode, type ReadyState } from './constants';
 import { BackpressureError, type WebSocketError } from './errors';
+import { LeanEventEmitter } from './lean-event-emitter';
 import type { NativeServer } from './native';
 
 /** What a WebSocket needs from the server that owns it. */
@@ -42,6 +41,15 @@ export interface WebSocketEvents {
 
 const kNotOpen = 'WebSocket is not open';
 const kDropped = -3; // CallStatus::DROPPED in native/core/server.h
+// WebSocket's #state: the ReadyState in the two low bits, then flags.
+const kReadyStateMask = 3;
+const kFragmenting = 4; // a send() with fin: false started a message that is not finished
+const kErrorEmitted = 8;
+
+// A plain function, not a private method: private methods cost every instance a field.
+function withReadyState(state: number, readyState: ReadyState): number {
+  return (state & ~kReadyStateMask) | readyState;
+}
 
 function toBytes(data: WebSocketData): string | Uint8Array {
   const value: unknown = data;
@@ -65,7 +73,7 @@ function isSendableCloseCode(code: number): boolean {
   );
 }
 
-export class WebSocket extends EventEmitter {
+export class WebSocket extends LeanEventEmitter {
   static readonly CONNECTING = CONNECTING;
   static readonly OPEN = OPEN;
   static readonly CLOSING = CLOSING;
@@ -93,13 +101,13 @@ export class WebSocket extends EventEmitter {
   /** How messages are handed out: 'nodebuffer' (default) or 'arraybuffer'. */
   declare binaryType: BinaryType;
 
+  // Few fields, each a small integer or a shared reference: a server holds one of these per
+  // connection (see LeanEventEmitter for the listener table).
   #host: ConnectionHost;
   #slot: number;
   #generation: number;
-  #readyState: ReadyState = OPEN;
-  #fragmenting = false;
+  #state: number = OPEN; // ReadyState in the low bits, plus the k* flags below
   #lastBufferedAmount = 0;
-  #errorEmitted = false;
 
   /** @internal Created by WebSocketServer for each accepted connection. */
   constructor(host: ConnectionHost, slot: number, generation: number, protocol: string) {
@@ -111,12 +119,12 @@ export class WebSocket extends EventEmitter {
   }
 
   get readyState(): ReadyState {
-    return this.#readyState;
+    return (this.#state & kReadyStateMask) as ReadyState;
   }
 
   /** Bytes queued for this connection that the kernel has not taken yet. */
   get bufferedAmount(): number {
-    if (this.#readyState === CLOSED) return this.#lastBufferedAmount;
+    if (this.readyState === CLOSED) return this.#lastBufferedAmount;
     const amount = this.#host.native.bufferedAmount(this.#slot, this.#generation);
     return amount < 0 ? this.#lastBufferedAmount : amount;
   }
@@ -135,23 +143,23 @@ export class WebSocket extends EventEmitter {
     const bytes = toBytes(data);
     const binary = options?.binary ?? typeof bytes !== 'string';
     const fin = options?.fin ?? true;
-    const opcode = this.#fragmenting ? Opcode.CONTINUATION : binary ? Opcode.BINARY : Opcode.TEXT;
-    if (!this.#queue(bytes, opcode, fin, cb)) return false;
-    this.#fragmenting = !fin;
+    const opcode = this.#state & kFragmenting ? Opcode.CONTINUATION : binary ? Opcode.BINARY : Opcode.TEXT;
+    if (!this._queue(bytes, opcode, fin, cb)) return false;
+    this.#state = fin ? this.#state & ~kFragmenting : this.#state | kFragmenting;
     return true;
   }
 
   ping(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
-    return this.#control(Opcode.PING, data, mask, cb);
+    return this._control(Opcode.PING, data, mask, cb);
   }
 
   pong(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
-    return this.#control(Opcode.PONG, data, mask, cb);
+    return this._control(Opcode.PONG, data, mask, cb);
   }
 
   /** Starts the closing handshake. The 'close' event follows once the TCP connection is down. */
   close(code?: number, reason?: string | Buffer): void {
-    if (this.#readyState === CLOSED || this.#readyState === CLOSING) return;
+    if (this.readyState === CLOSED || this.readyState === CLOSING) return;
     if (code !== undefined && !isSendableCloseCode(code)) {
       throw new TypeError(`First argument must be a valid error code number, got ${String(code)}`);
     }
@@ -162,31 +170,33 @@ export class WebSocket extends EventEmitter {
     if (code === undefined && reasonText) {
       throw new TypeError('A close reason needs a close code');
     }
-    this.#readyState = CLOSING;
+    this.#state = withReadyState(this.#state, CLOSING);
     this.#host.native.close(this.#slot, this.#generation, code ?? 0, reasonText);
     this.#host.scheduleFlush();
   }
 
   /** Drops the connection at once, without a closing handshake ('close' reports 1006). */
   terminate(): void {
-    if (this.#readyState === CLOSED) return;
-    this.#readyState = CLOSING;
+    if (this.readyState === CLOSED) return;
+    this.#state = withReadyState(this.#state, CLOSING);
     this.#host.native.terminate(this.#slot, this.#generation);
   }
 
-  #control(opcode: Opcode, data: WebSocketData | undefined, mask: boolean | SendCallback | undefined, cb?: SendCallback) {
+  // TypeScript-private rather than #private: #methods cost every instance a field (V8's brand).
+  private _control(opcode: Opcode, data: WebSocketData | undefined, mask: boolean | SendCallback | undefined, cb?: SendCallback) {
     if (typeof mask === 'function') cb = mask;
     const bytes = data === undefined ? Buffer.alloc(0) : toBytes(data);
     if (byteLength(bytes) > MAX_CONTROL_PAYLOAD) {
       throw new RangeError('The data size must not be greater than 125 bytes');
     }
-    return this.#queue(bytes, opcode, true, cb);
+    return this._queue(bytes, opcode, true, cb);
   }
 
-  #queue(bytes: string | Uint8Array, opcode: Opcode, fin: boolean, cb: SendCallback | undefined): boolean {
-    if (this.#readyState !== OPEN) {
+  private _queue(bytes: string | Uint8Array, opcode: Opcode, fin: boolean, cb: SendCallback | undefined): boolean {
+    const readyState = this.readyState;
+    if (readyState !== OPEN) {
       if (cb) {
-        const error = new Error(`${kNotOpen}: readyState ${this.#readyState} (${['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'][this.#readyState]})`);
+        const error = new Error(`${kNotOpen}: readyState ${readyState} (${['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'][readyState]})`);
         process.nextTick(cb, error);
       }
       return false;
@@ -211,9 +221,9 @@ export class WebSocket extends EventEmitter {
 
   /** @internal */
   _emitError(error: WebSocketError): void {
-    if (this.#errorEmitted) return;
-    this.#errorEmitted = true;
-    this.#readyState = CLOSING;
+    if (this.#state & kErrorEmitted) return;
+    this.#state |= kErrorEmitted;
+    this.#state = withReadyState(this.#state, CLOSING);
     // A protocol error from a hostile peer must not take the process down: it is reported to
     // listeners if there are any (ws would throw without one).
     if (this.listenerCount('error') > 0) this.emit('error', error);
@@ -221,13 +231,13 @@ export class WebSocket extends EventEmitter {
 
   /** @internal */
   _emitClose(code: number, reason: Buffer): void {
-    this.#readyState = CLOSED;
+    this.#state = withReadyState(this.#state, CLOSED);
     this.emit('close', code, reason);
   }
 
-  /** @internal */
-  _id(): [number, number] {
-    return [this.#slot, this.#generation];
+  /** @internal Whether this object stands for that occupant of its slot. */
+  _hasGeneration(generation: number): boolean {
+    return this.#generation === generation;
   }
 
   // Typed overloads of the EventEmitter methods users call most.
