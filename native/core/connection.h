@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "byte_buffer.h"
@@ -51,36 +52,63 @@ struct HandshakeState {
   int proxyFamily = 0;
 };
 
+// One per socket, so its size is the server's floor per idle connection: members are ordered by
+// alignment (no padding), the flags are bits, and whatever only some connections need (the
+// handshake, a received close reason) is a pointer to memory allocated on demand.
 struct Connection {
-  int fd = -1;
-  uint32_t slot = 0;
-  uint32_t generation = 0;
-  ConnState state = ConnState::CLOSED;
-  bool known = false;            // JS has been told about it (UPGRADE sent)
-  bool dirty = false;            // output waiting for the end-of-turn flush
-  bool writeArmed = false;       // EPOLLOUT registered: the kernel did not take everything
-  bool readPaused = false;
-  bool closeSent = false;
-  bool closeReceived = false;
-  bool messageBinary = false;
-  bool closeReplyPending = false;  // a close frame answers the peer once the user's batch has run
-  bool closeReplyEchoes = false;   // the reply repeats the peer's code and reason
-  uint16_t closeCode = 0;        // code received from the peer (1005 when the frame had none)
-  uint16_t closeReplyCode = 0;
-  bool pingSent = false;         // an idle ping is out; the next idle expiry drops the peer
-  bool needDrain = false;        // the user was told about backpressure: report DRAIN when empty
-  bool releaseOutput = false;    // free the output buffer once empty (after the 101: most
-                                 // connections then sit idle, and idle ones should own nothing)
+  // The flags are bit-fields (no default member initialisers before C++20): cleared here.
+  Connection()
+      : known(false),
+        dirty(false),
+        writeArmed(false),
+        readPaused(false),
+        closeSent(false),
+        closeReceived(false),
+        messageBinary(false),
+        closeReplyPending(false),
+        closeReplyEchoes(false),
+        pingSent(false),
+        needDrain(false),
+        releaseOutput(false) {}
+
+  // The peer's close reason, empty when its close frame had none (or none came).
+  std::string_view receivedCloseReason() const {
+    return closeReason ? std::string_view(*closeReason) : std::string_view();
+  }
+
+  std::unique_ptr<HandshakeState> handshake;
+  std::unique_ptr<std::string> closeReason;  // only created for a close frame with a reason
   uint64_t deadlineMs = 0;       // handshake / close timeout; 0 = none
   uint64_t lastActivityMs = 0;   // last time bytes came from the peer (idle timeout)
   uint64_t wheelDueMs = 0;       // due time of this connection's live timer wheel entry; 0 = none
-
-  std::unique_ptr<HandshakeState> handshake;
   FrameParser<FrameSink> parser;
   ByteBuffer message;            // a message that spans reads or fragments
   OutputQueue output;
-  std::string closeReason;
+  int fd = -1;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+  uint16_t closeCode = 0;        // code received from the peer (1005 when the frame had none)
+  uint16_t closeReplyCode = 0;
+  ConnState state = ConnState::CLOSED;
+  bool known : 1;                // JS has been told about it (UPGRADE sent)
+  bool dirty : 1;                // output waiting for the end-of-turn flush
+  bool writeArmed : 1;           // EPOLLOUT registered: the kernel did not take everything
+  bool readPaused : 1;
+  bool closeSent : 1;
+  bool closeReceived : 1;
+  bool messageBinary : 1;
+  bool closeReplyPending : 1;    // a close frame answers the peer once the user's batch has run
+  bool closeReplyEchoes : 1;     // the reply repeats the peer's code and reason
+  bool pingSent : 1;             // an idle ping is out; the next idle expiry drops the peer
+  bool needDrain : 1;            // the user was told about backpressure: report DRAIN when empty
+  bool releaseOutput : 1;        // free the output buffer once empty (after the 101: most
+                                 // connections then sit idle, and idle ones should own nothing)
 };
+#if defined(__x86_64__) || defined(__aarch64__)
+// 184 bytes on LP64 (a 192-byte malloc chunk); it was 328 with the control payload inline. Adding a
+// member may cross into the next malloc size class: check that the growth is worth it.
+static_assert(sizeof(Connection) <= 184, "Connection grew: see the comment above");
+#endif
 
 // The epoll_event data that names a connection: generation (below 2^30, see Server::addConnection)
 // and slot, so that events of a slot's previous occupant are recognised.

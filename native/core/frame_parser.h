@@ -1,7 +1,9 @@
-// Incremental RFC 6455 frame parser for the server side: pure, I/O-free and allocation-free. It takes
-// whatever bytes a read produced, validates each header as soon as the bytes that carry a field have
-// arrived, unmasks payloads in place and hands them to a Handler as they come; data payloads are never
-// buffered, only split headers (spill) and control payloads (<= 125 bytes) are kept in the object.
+// Incremental RFC 6455 frame parser for the server side: pure and I/O-free. It takes whatever bytes a
+// read produced, validates each header as soon as the bytes that carry a field have arrived, unmasks
+// payloads in place and hands them to a Handler as they come; data payloads are never buffered. Only a
+// split header is kept in the object (14 bytes inline). A control payload that a read cuts in two
+// (rare) is assembled on the heap, in a buffer that lives until that frame is finished: one parser
+// per connection, so an idle parser must own nothing but its fixed 64 bytes.
 //
 // Handler concept. Each bool method returns true to STOP now (the connection was closed, or stopped
 // reading, inside the callback); consume() then returns false at once without touching the parser, so
@@ -14,15 +16,16 @@
 //     Empty frames produce no call, except the FIN frame, which gives a len 0 call with last set
 //     (so an empty message is one call with first = last = true).
 //   bool onControl(Opcode op, uint8_t* payload, size_t len);
-//     A complete, unmasked CLOSE, PING or PONG. payload points into the caller's buffer or into the
-//     parser and is valid only during the call. A CLOSE payload is already validated (empty, or a
-//     valid close code and a UTF-8 reason).
+//     A complete, unmasked CLOSE, PING or PONG. payload points into the caller's buffer or into a
+//     buffer of the parser's and is valid only during the call. A CLOSE payload is already
+//     validated (empty, or a valid close code and a UTF-8 reason).
 //   void onProtocolError(ErrorCode code);
 //     The parser is dead afterwards; the caller fails the connection with errorCloseCode(code).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "opcode.h"
 #include "status.h"
@@ -46,7 +49,17 @@ constexpr size_t MASK_SIZE = 4;
 template <class Handler>
 class FrameParser {
  public:
-  explicit FrameParser(FrameParserOptions options = {}) { setOptions(options); }
+  // The flags are bit-fields (no default member initialisers before C++20): set them here.
+  explicit FrameParser(FrameParserOptions options = {})
+      : state_(State::HEADER),
+        maskOffset_(0),
+        fin_(false),
+        compressed_(false),
+        firstChunk_(false),
+        rsv1Allowed_(false),
+        failed_(false) {
+    setOptions(options);
+  }
 
   void setOptions(FrameParserOptions options) {
     maxPayload_ = options.maxPayload;
@@ -83,9 +96,11 @@ class FrameParser {
   // Inside a data frame's payload (between reads: the next bytes are payload of that frame).
   bool inDataPayload() const { return state_ == State::DATA_PAYLOAD; }
   // No partial header, data payload or control frame pending.
-  bool atFrameBoundary() const { return state_ == State::HEADER && scratchLen_ == 0; }
+  bool atFrameBoundary() const { return state_ == State::HEADER && held_ == 0; }
   // A data message has started and its final frame has not been fully received yet.
   bool inFragmentedMessage() const { return messageOpcode_ != Opcode::CONTINUATION; }
+  // A control payload cut by a read is being assembled on the heap (false again once it is handed out).
+  bool holdsControlBuffer() const { return control_ != nullptr; }
 
  private:
   enum class State : uint8_t { HEADER, DATA_PAYLOAD, CONTROL_PAYLOAD };
@@ -152,17 +167,17 @@ class FrameParser {
   }
 
   // Reads one header, from the buffer directly when it is all there (the common case), otherwise
-  // through the spill bytes in scratch_.
+  // through the spill bytes in spill_.
   bool readHeader(uint8_t*& p, uint8_t* end, Handler& handler) {
     HeaderInfo info;
     const uint8_t* h;
-    if (scratchLen_ == 0) {
+    if (held_ == 0) {
       const size_t avail = static_cast<size_t>(end - p);
       ErrorCode error = checkHeader(p, avail, info);
       if (error != ErrorCode::NONE) return fail(error, handler);
       if (avail < info.size || avail < detail::MIN_FRAME_HEADER) {
-        std::memcpy(scratch_, p, avail);  // avail < 14 here
-        scratchLen_ = static_cast<uint8_t>(avail);
+        std::memcpy(spill_, p, avail);  // avail < 14 here
+        held_ = static_cast<uint8_t>(avail);
         p = end;
         return true;
       }
@@ -171,18 +186,18 @@ class FrameParser {
     } else {
       // Top up the spill to the header size known so far; it grows once byte 1 is in.
       for (;;) {
-        ErrorCode error = checkHeader(scratch_, scratchLen_, info);
+        ErrorCode error = checkHeader(spill_, held_, info);
         if (error != ErrorCode::NONE) return fail(error, handler);
-        if (scratchLen_ >= info.size) break;
+        if (held_ >= info.size) break;
         if (p == end) return true;
-        const size_t want = info.size - scratchLen_;
+        const size_t want = info.size - held_;
         const size_t take = want < static_cast<size_t>(end - p) ? want : static_cast<size_t>(end - p);
-        std::memcpy(scratch_ + scratchLen_, p, take);
-        scratchLen_ = static_cast<uint8_t>(scratchLen_ + take);
+        std::memcpy(spill_ + held_, p, take);
+        held_ = static_cast<uint8_t>(held_ + take);
         p += take;
       }
-      h = scratch_;
-      scratchLen_ = 0;  // scratch_ may now be reused for a control payload; h is read below first
+      h = spill_;
+      held_ = 0;  // held_ now counts control payload bytes, if this is a control frame
     }
     return beginFrame(h, info, p, handler);
   }
@@ -256,17 +271,24 @@ class FrameParser {
     unmaskInPlace(p, take, mask_, maskOffset_);
     uint8_t* chunk = p;
     p += take;
-    remaining_ -= take;
-    if (remaining_ == 0 && scratchLen_ == 0) {
+    if (take == remaining_ && held_ == 0) {
+      remaining_ = 0;
       return finishControl(chunk, take, handler);  // whole payload in this read: no copy
     }
-    std::memcpy(scratch_ + scratchLen_, chunk, take);
-    scratchLen_ = static_cast<uint8_t>(scratchLen_ + take);
-    maskOffset_ = static_cast<uint8_t>(scratchLen_ & 3);
+    // Cut by a read (take > 0 here, as p < end): assemble it in a buffer of exactly the payload's
+    // size, allocated with its first piece.
+    if (held_ == 0) control_.reset(new uint8_t[remaining_]);
+    remaining_ -= take;
+    std::memcpy(control_.get() + held_, chunk, take);
+    held_ = static_cast<uint8_t>(held_ + take);
+    maskOffset_ = held_ & 3;
     if (remaining_ != 0) return true;
-    const size_t len = scratchLen_;
-    scratchLen_ = 0;
-    return finishControl(scratch_, len, handler);
+    const size_t len = held_;
+    held_ = 0;
+    // The buffer leaves the parser before the call: it must outlive the call even if the handler
+    // destroys the parser, and it is freed right after, so the connection goes back to owning none.
+    std::unique_ptr<uint8_t[]> payload = std::move(control_);
+    return finishControl(payload.get(), len, handler);
   }
 
   bool finishControl(uint8_t* payload, size_t len, Handler& handler) {
@@ -281,28 +303,30 @@ class FrameParser {
     return !handler.onControl(op, payload, len);
   }
 
+  // Ordered by size, so that the parser is 64 bytes with no padding (one per connection).
+  std::unique_ptr<uint8_t[]> control_;  // a control payload cut by a read, until it is complete
   uint64_t maxPayload_ = 0;
   uint64_t remaining_ = 0;      // payload bytes of the current frame not yet received
+  uint64_t messageLength_ = 0;  // payload bytes of the open data message so far, for maxPayload
   uint32_t maxFragments_ = 0;
   uint32_t fragments_ = 0;      // frames of the open data message so far, for maxFragments
-  uint64_t messageLength_ = 0;  // payload bytes of the open data message so far, for maxPayload
-  Utf8Validator utf8_;
   uint8_t mask_[detail::MASK_SIZE] = {};
-  State state_ = State::HEADER;
+  Utf8Validator utf8_;
   Opcode messageOpcode_ = Opcode::CONTINUATION;  // TEXT or BINARY while a message is open
   Opcode controlOpcode_ = Opcode::CLOSE;
-  uint8_t maskOffset_ = 0;  // payload bytes of the current data frame already unmasked, mod 4
-  uint8_t scratchLen_ = 0;
-  bool fin_ = false;
-  bool compressed_ = false;
-  bool firstChunk_ = false;
-  bool rsv1Allowed_ = false;
-  bool failed_ = false;
-  // Header spill bytes in State::HEADER, the control payload being assembled in CONTROL_PAYLOAD;
-  // the two never overlap in time.
-  uint8_t scratch_[MAX_CONTROL_PAYLOAD];
+  // Bytes held: of a split header in spill_ (State::HEADER), or of a control payload in control_
+  // (CONTROL_PAYLOAD). The two never overlap in time.
+  uint8_t held_ = 0;
+  State state_ : 2;
+  uint8_t maskOffset_ : 2;  // payload bytes of the current frame already unmasked, mod 4
+  bool fin_ : 1;
+  bool compressed_ : 1;
+  bool firstChunk_ : 1;
+  bool rsv1Allowed_ : 1;
+  bool failed_ : 1;
+  uint8_t spill_[detail::MAX_CLIENT_FRAME_HEADER];
 
-  static_assert(MAX_CONTROL_PAYLOAD >= detail::MAX_CLIENT_FRAME_HEADER, "scratch_ also holds headers");
+  static_assert(MAX_CONTROL_PAYLOAD <= UINT8_MAX, "held_ counts control payload bytes");
 };
 
 }  // namespace epollws

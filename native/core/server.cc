@@ -373,8 +373,8 @@ void Server::closeConnection(Connection* conn) {
   --liveConnections_;
   if (conn->known) {
     uint16_t code = conn->closeReceived ? conn->closeCode : close_code::ABNORMAL;
-    batch_.addCopy(EventKind::CLOSE, conn->slot, conn->generation, conn->closeReason.data(),
-                   conn->closeReason.size(), code);
+    std::string_view reason = conn->receivedCloseReason();
+    batch_.addCopy(EventKind::CLOSE, conn->slot, conn->generation, reason.data(), reason.size(), code);
     noteEventQueued();
   }
   conn->handshake.reset();

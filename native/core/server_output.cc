@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <string>
 
 #include "frame_writer.h"
 #include "server.h"
@@ -216,7 +218,8 @@ void Server::queueCloseReplies() {
     if (!conn || !conn->closeReplyPending) continue;
     conn->closeReplyPending = false;
     if (conn->state != ConnState::CLOSED && !conn->closeSent) {
-      queueClose(conn, conn->closeReplyCode, conn->closeReplyEchoes ? std::string_view(conn->closeReason) : std::string_view());
+      queueClose(conn, conn->closeReplyCode,
+                 conn->closeReplyEchoes ? conn->receivedCloseReason() : std::string_view());
     }
   }
   closeReplies_.clear();
@@ -278,7 +281,11 @@ bool FrameSink::onControl(Opcode op, uint8_t* payload, size_t len) {
       conn->closeReceived = true;
       if (len >= 2) {
         conn->closeCode = static_cast<uint16_t>((payload[0] << 8) | payload[1]);
-        conn->closeReason.assign(reinterpret_cast<const char*>(payload) + 2, len - 2);
+        // Allocated only when there is a reason: most connections never get one.
+        if (len > 2) {
+          const char* reason = reinterpret_cast<const char*>(payload) + 2;
+          conn->closeReason = std::make_unique<std::string>(reason, len - 2);
+        }
       } else {
         conn->closeCode = close_code::NO_STATUS;
       }

@@ -133,7 +133,7 @@ bool Utf8Validator::feed(const uint8_t* data, size_t len) {
     }
     ++i;
   }
-  state_ = state;
+  state_ = static_cast<uint8_t>(state);
   return true;
 }
 

@@ -18,7 +18,7 @@ class Utf8Validator {
   void reset() { state_ = 0; }
 
  private:
-  uint32_t state_ = 0;  // a DFA state from utf8.cc; 0 = between code points
+  uint8_t state_ = 0;  // a DFA state from utf8.cc; 0 = between code points (a byte: one per connection)
 };
 
 // Validates a whole buffer.

@@ -172,9 +172,63 @@ void testEchoAndClose() {
   Event closed;
   CHECK(waitFor(server, EventKind::CLOSE, &closed));
   CHECK_EQ(closed.arg, 4000u);
+  CHECK_EQ(closed.payload, std::string("bye"));
   CHECK_EQ(server.connectionCount(), 0u);
   // A stale id does nothing once the slot was released.
   CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("x"), 1), -1);
+}
+
+// The client's close frame is echoed and its code and reason reach the CLOSE event: with a reason of
+// the maximum length cut across reads (assembled in the parser's heap buffer), with a code alone,
+// and empty.
+void testCloseReasons() {
+  Server server(ServerOptions{});
+  CHECK_EQ(server.init(), 0);
+  ListenResult listening = server.listen("127.0.0.1", 0, 16, false);
+  ConnectionId id{};
+
+  std::string reason;
+  for (size_t i = 0; i < MAX_CONTROL_PAYLOAD - 2; ++i) reason += static_cast<char>('a' + i % 26);
+  int fd = openClient(server, listening.port, &id);
+  CHECK(fd >= 0);
+  std::string frame = maskedFrame(0x88, std::string("\x0f\xa1", 2) + reason);
+  const size_t cuts[] = {9, 60};  // inside the payload, twice
+  size_t done = 0;
+  for (size_t cut : cuts) {
+    writeAll(fd, frame.substr(done, cut - done));
+    done = cut;
+    for (int i = 0; i < 3; ++i) {
+      for (Event& e : turn(server, 5)) backlog.push_back(std::move(e));
+    }
+  }
+  writeAll(fd, frame.substr(done));
+  std::string reply = readSome(server, fd, 2 + 2 + reason.size());
+  CHECK_EQ(reply, std::string("\x88\x7d\x0f\xa1", 4) + reason);
+  ::close(fd);
+  Event closed;
+  CHECK(waitFor(server, EventKind::CLOSE, &closed));
+  CHECK_EQ(closed.arg, 4001u);
+  CHECK_EQ(closed.payload, reason);
+
+  fd = openClient(server, listening.port, &id);
+  CHECK(fd >= 0);
+  writeAll(fd, maskedFrame(0x88, std::string("\x03\xe8", 2)));
+  reply = readSome(server, fd, 4);
+  CHECK_EQ(reply, std::string("\x88\x02\x03\xe8", 4));
+  ::close(fd);
+  CHECK(waitFor(server, EventKind::CLOSE, &closed));
+  CHECK_EQ(closed.arg, 1000u);
+  CHECK_EQ(closed.payload, std::string());
+
+  fd = openClient(server, listening.port, &id);
+  CHECK(fd >= 0);
+  writeAll(fd, maskedFrame(0x88, ""));
+  reply = readSome(server, fd, 2);
+  CHECK_EQ(reply, std::string("\x88\x00", 2));
+  ::close(fd);
+  CHECK(waitFor(server, EventKind::CLOSE, &closed));
+  CHECK_EQ(closed.arg, 1005u);
+  CHECK_EQ(closed.payload, std::string());
 }
 
 void testProtocolErrorAndAbort() {
@@ -300,6 +354,7 @@ void testBackpressure() {
 
 int main() {
   testEchoAndClose();
+  testCloseReasons();
   testProtocolErrorAndAbort();
   testHandshakeRefusals();
   testTimeoutsAndShutdown();
