@@ -4,11 +4,15 @@
 // --loadgens native load generators (native/bench/build/loadgen --connect --hold) that bind their
 // connections to distinct source addresses in 127.0.0.0/8. Every process stays under the 20,000 fd
 // cap. Measures: established connections (loadgen reports, the servers' own counts, `ss -s`),
-// server RSS per idle connection above the baseline taken after listen, handshakes/s overall, and
+// server RSS per idle connection above the baseline (taken after a warm-up round of connections
+// has come and gone: the code a first handshake pages in is a cost per process, not per
+// connection), both right after the connect burst and once the connections have sat idle for
+// --settle s (the headline figure: V8 gives back the young generation it grew for the burst
+// only at its next GCs), handshakes/s overall, and
 // kernel memory (/proc/meminfo Slab, /proc/net/sockstat) per connection. Bounded: connect phase at
 // most --connect-timeout s, hold --hold s, then everything started here is stopped by pid.
 //
-//   node scripts/scale.mjs --connections 100000 --servers 6 --loadgens 6 --hold 20 [--json] [--out FILE]
+//   node scripts/scale.mjs --connections 100000 --servers 6 --loadgens 6 [--hold 40] [--settle 15] [--json] [--out FILE]
 //
 // Sysctls it needs are read and printed; one below what the run needs is raised only with
 // --allow-sysctl (root), announced, and restored at the end.
@@ -26,7 +30,9 @@ const { values } = parseArgs({
     loadgens: { type: 'string', default: '6' },
     ports: { type: 'string', default: '100' },
     base: { type: 'string', default: '20000' },
-    hold: { type: 'string', default: '20' },
+    hold: { type: 'string', default: '40' },
+    settle: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '500' }, // connections per server process in the warm-up round
     'addrs-per-loadgen': { type: 'string', default: '4' },
     concurrency: { type: 'string', default: '256' },
     'connect-timeout': { type: 'string', default: '180' },
@@ -41,6 +47,7 @@ const LOADGENS = Number(values.loadgens);
 const PORTS = Number(values.ports);
 const BASE = Number(values.base);
 const HOLD = Number(values.hold);
+const WARMUP = Number(values.warmup) * Number(values.servers);
 const ADDRS = Number(values['addrs-per-loadgen']);
 const FD_CAP = 20_000;
 const LOADGEN = path.join(ROOT, 'native', 'bench', 'build', 'loadgen');
@@ -112,7 +119,12 @@ function sockstat() {
   const m = /TCP: inuse (\d+) orphan (\d+) tw (\d+) alloc (\d+) mem (\d+)/.exec(text);
   return m ? { inuse: +m[1], orphan: +m[2], tw: +m[3], alloc: +m[4], memPages: +m[5] } : null;
 }
-const rssKiB = (pid) => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+const statusKiB = (pid, field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+const rssKiB = (pid) => statusKiB(pid, 'VmRSS');
+// Private memory only: VmRSS also counts the node binary's code pages, which every server process
+// shares with the others (one copy in RAM) and which the first connections page in.
+const anonKiB = (pid) => statusKiB(pid, 'RssAnon');
+const sum = (list) => list.reduce((a, b) => a + b, 0);
 const fdsOf = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
 const ssSummary = () => {
   try { return execFileSync('ss', ['-s'], { encoding: 'utf8' }); } catch { return null; }
@@ -156,6 +168,40 @@ const waitFor = async (pred, ms) => {
   while (Date.now() < end) { if (pred()) return true; await sleep(100); }
   return pred();
 };
+// Each server's memory detail (scale-server.mjs prints it on SIGUSR1), summed over the servers.
+async function detailOf(servers) {
+  const marks = servers.map((s) => s.lines.length);
+  for (const s of servers) process.kill(s.child.pid, 'SIGUSR1');
+  const fresh = () => servers.map((s, i) => s.lines.slice(marks[i]).find((l) => l.startsWith('stats ') && l.includes('"detail"')));
+  await waitFor(() => fresh().every(Boolean), 5000);
+  const details = fresh().map((l) => (l ? JSON.parse(l.slice(6)).detail : null));
+  if (details.some((d) => !d)) return null;
+  const total = (f) => sum(details.map(f));
+  return {
+    anon: total((d) => d.rssAnonKiB),
+    mallocMain: total((d) => d.mallocMainArenaKiB ?? 0),
+    v8Used: total((d) => d.v8.usedKiB),
+    v8Committed: total((d) => d.v8.committedKiB),
+    v8Young: total((d) => d.v8.youngCommittedKiB),
+  };
+}
+// Where an idle connection's private memory is: the main malloc arena (the core's Connection, its
+// slot and timer entry, and the holes that handshake buffers leave), V8's live objects (the
+// WebSocket, its listener table, its place in wss.clients), V8's young generation (grown for the
+// burst: a cost per process, bounded by --max-semi-space-size), the rest of V8's committed heap,
+// and what is left (other threads' malloc arenas, V8's bookkeeping).
+function breakdown(before, after, perConnection) {
+  if (!before || !after) return null;
+  const d = (k) => after[k] - before[k];
+  const v8Old = d('v8Committed') - d('v8Young');
+  return {
+    nativeMallocMainArena: perConnection(d('mallocMain')),
+    v8LiveAndPromoted: perConnection(d('v8Used')),
+    v8YoungGeneration: perConnection(d('v8Young')),
+    v8OtherCommitted: perConnection(v8Old),
+    other: perConnection(d('anon') - d('mallocMain') - d('v8Committed')),
+  };
+}
 const lastStats = (s) => {
   for (let i = s.lines.length - 1; i >= 0; i--) if (s.lines[i].startsWith('stats ')) return JSON.parse(s.lines[i].slice(6));
   return null;
@@ -174,9 +220,23 @@ try {
     throw new Error(`servers did not all listen: ${servers.map((s) => s.err || s.lines.join(' ')).join(' | ')}`);
   }
   await sleep(1500);
+  const coldRss = servers.map((s) => rssKiB(s.child.pid));
+  const coldAnon = servers.map((s) => anonKiB(s.child.pid));
+  if (WARMUP > 0) {
+    // Source addresses of their own (127.255.0.x), so the warm-up's TIME_WAIT ports are not in the way.
+    const warm = start(LOADGEN, ['--connect', '--connections', String(WARMUP), '--hold', '1', '--source-addrs', '127.255.0.1-127.255.0.4',
+      '--ports', `${BASE}-${BASE + PORTS - 1}`, '--handshake-concurrency', values.concurrency, '--json']);
+    const warmExit = await Promise.race([warm.exit, sleep(60_000).then(() => null)]);
+    if (warmExit?.code !== 0) throw new Error(`warm-up loadgen failed: ${warm.err.trim().split('\n').pop()}`);
+    await sleep(3000); // its connections close; the servers go idle
+  }
+  const baseDetail = await detailOf(servers);
   const baseRss = servers.map((s) => rssKiB(s.child.pid));
+  const baseAnon = servers.map((s) => anonKiB(s.child.pid));
   const baseRssSum = baseRss.reduce((a, b) => a + b, 0);
-  log(`scale: ${SERVERS} server processes on ports ${BASE}-${BASE + PORTS - 1} (reusePort); baseline RSS ${baseRss.map((k) => (k / 1024).toFixed(1)).join(' + ')} = ${(baseRssSum / 1024).toFixed(1)} MiB`);
+  const coldRssSum = coldRss.reduce((a, b) => a + b, 0);
+  log(`scale: ${SERVERS} server processes on ports ${BASE}-${BASE + PORTS - 1} (reusePort); RSS after listen ${(coldRssSum / 1024).toFixed(1)} MiB, ` +
+    `baseline after a warm-up round of ${WARMUP} connections ${baseRss.map((k) => (k / 1024).toFixed(1)).join(' + ')} = ${(baseRssSum / 1024).toFixed(1)} MiB`);
 
   const t0 = Date.now();
   const loadgens = [];
@@ -208,6 +268,14 @@ try {
   const rss = servers.map((s) => rssKiB(s.child.pid));
   const fds = servers.map((s) => fdsOf(s.child.pid));
   const loadgenRss = loadgens.map((l) => { try { return rssKiB(l.child.pid); } catch { return 0; } });
+  // Every loadgen holds HOLD s from its own ready time: sample before the first of them lets go.
+  const SETTLE = Math.max(0, Math.min(Number(values.settle), HOLD - (Math.max(...readyAt) - Math.min(...readyAt)) / 1000 - 5));
+  const settledRss = async () => {
+    log(`scale: connections idle; sampling server RSS again after ${SETTLE.toFixed(1)} s...`);
+    await sleep(SETTLE * 1000);
+    const detail = await detailOf(servers);
+    return { rss: servers.map((s) => rssKiB(s.child.pid)), anon: servers.map((s) => anonKiB(s.child.pid)), detail };
+  };
   const conntrack = (() => { try { return Number(fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_count', 'utf8')); } catch { return null; } })();
   const kernel1 = { ...meminfo(), sockstat: sockstat() };
   const ss = ssSummary();
@@ -236,10 +304,11 @@ try {
       sumOfLoadgens: Math.round(loadgenReports.reduce((a, r) => a + (r?.handshakesPerSec ?? 0), 0)),
     },
     serverRss: {
+      afterListenMiB: +(coldRssSum / 1024).toFixed(1),
+      warmupConnections: WARMUP,
       baselineMiB: +(baseRssSum / 1024).toFixed(1),
-      heldMiB: +(rssSum / 1024).toFixed(1),
-      perProcessMiB: rss.map((k) => +(k / 1024).toFixed(1)),
-      bytesPerConnection: Math.round(((rssSum - baseRssSum) * 1024) / Math.max(1, established)),
+      afterBurstMiB: +(rssSum / 1024).toFixed(1),
+      afterBurstBytesPerConnection: Math.round(((rssSum - baseRssSum) * 1024) / Math.max(1, established)),
     },
     serverFds: fds,
     loadgenRss: {
@@ -260,6 +329,19 @@ try {
     sysctls,
   };
   log(`scale: ${established} connections established (servers: ${serverConnections.join(' + ')}; loadgens: ${result.established.loadgens}; ss server-side established: ${ssEst})`);
+  const { rss: settled, anon: settledAnon, detail: settledDetail } = await settledRss();
+  const settledSum = sum(settled);
+  const perConnection = (kib) => Math.round((kib * 1024) / Math.max(1, established));
+  Object.assign(result.serverRss, {
+    settleSeconds: +SETTLE.toFixed(1),
+    heldMiB: +(settledSum / 1024).toFixed(1),
+    perProcessMiB: settled.map((k) => +(k / 1024).toFixed(1)),
+    bytesPerConnection: Math.round(((settledSum - baseRssSum) * 1024) / Math.max(1, established)),
+    bytesPerConnectionFromListen: perConnection(settledSum - coldRssSum),
+    anonBytesPerConnection: perConnection(sum(settledAnon) - sum(baseAnon)),
+    anonBytesPerConnectionFromListen: perConnection(sum(settledAnon) - sum(coldAnon)),
+    breakdownBytesPerConnection: breakdown(baseDetail, settledDetail, perConnection),
+  });
   log(`scale: holding ${HOLD} s...`);
   const holdEnd = Date.now() + (HOLD + 30) * 1000;
   await waitFor(() => loadgens.every((l) => l.exited), holdEnd - Date.now());
@@ -278,7 +360,13 @@ if (values.json) {
   console.log(`  established:   ${r.established.servers} / ${r.target} (servers ${r.established.perServer.join(' + ')}; loadgens ${r.established.loadgens}; ss: ${r.established.ssEstablishedServerSide} server-side)`);
   if (r.established.ssSummary) for (const l of r.established.ssSummary) console.log(`                 ss -s: ${l}`);
   console.log(`  handshakes/s:  ${r.handshakesPerSec.overall} overall (${r.target} in ${r.handshakesPerSec.connectSeconds} s; sum of loadgen rates ${r.handshakesPerSec.sumOfLoadgens})`);
-  console.log(`  server RSS:    ${r.serverRss.baselineMiB} MiB baseline -> ${r.serverRss.heldMiB} MiB held (${r.serverRss.perProcessMiB.join(', ')}): ${r.serverRss.bytesPerConnection} B per idle connection`);
+  const m = r.serverRss;
+  console.log(`  server RSS:    ${m.baselineMiB} MiB baseline (after listen ${m.afterListenMiB}, then a warm-up of ${m.warmupConnections} connections) -> ` +
+    `${m.heldMiB} MiB idle for ${m.settleSeconds} s (${m.perProcessMiB.join(', ')}): ${m.bytesPerConnection} B per idle connection`);
+  console.log(`                 right after the connect burst ${m.afterBurstMiB} MiB (${m.afterBurstBytesPerConnection} B per connection); from the RSS after listen: ${m.bytesPerConnectionFromListen} B per connection`);
+  console.log(`                 private memory (RssAnon) per idle connection: ${m.anonBytesPerConnection} B above the baseline, ${m.anonBytesPerConnectionFromListen} B above the RSS after listen`);
+  const b = m.breakdownBytesPerConnection;
+  if (b) console.log(`                 of which: core (malloc main arena) ${b.nativeMallocMainArena} B, V8 committed old generation ${b.v8OtherCommitted} B (objects in use ${b.v8LiveAndPromoted} B), V8 young generation ${b.v8YoungGeneration} B, other ${b.other} B`);
   console.log(`  server fds:    ${r.serverFds.join(', ')}`);
   console.log(`  loadgen RSS:   ${r.loadgenRss.perProcessMiB.join(', ')} MiB (${r.loadgenRss.bytesPerConnection} B per connection, baseline included); conntrack entries ${r.conntrackCount}`);
   console.log(`  kernel:        Slab +${r.kernel.slabDeltaMiB} MiB (${r.kernel.slabBytesPerConnection} B per connection, ${r.kernel.slabBytesPerSocket} B per socket); TCP mem +${r.kernel.tcpMemDeltaKiB} KiB; MemAvailable -${r.kernel.memAvailableDeltaMiB} MiB`);
