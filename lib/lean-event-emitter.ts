@@ -43,9 +43,9 @@ export class LeanEventEmitter extends Base {
     return super.addListener(event, listener as (...args: unknown[]) => void);
   }
 
+  // on() is addListener() in node:events too.
   override on(event: string | symbol, listener: Listener): this {
-    ensureTable(this);
-    return super.on(event, listener as (...args: unknown[]) => void);
+    return this.addListener(event, listener);
   }
 
   override prependListener(event: string | symbol, listener: Listener): this {

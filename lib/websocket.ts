@@ -222,8 +222,7 @@ export class WebSocket extends LeanEventEmitter {
   /** @internal */
   _emitError(error: WebSocketError): void {
     if (this.#state & kErrorEmitted) return;
-    this.#state |= kErrorEmitted;
-    this.#state = withReadyState(this.#state, CLOSING);
+    this.#state = withReadyState(this.#state | kErrorEmitted, CLOSING);
     // A protocol error from a hostile peer must not take the process down: it is reported to
     // listeners if there are any (ws would throw without one).
     if (this.listenerCount('error') > 0) this.emit('error', error);
