@@ -36,8 +36,6 @@ wss.on('connection', (socket) => socket.on('message', echo));
 
 const statusKiB = (text, field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
 const rssKiB = () => statusKiB(fs.readFileSync('/proc/self/status', 'utf8'), 'VmRSS');
-const stats = () => console.log(`stats ${JSON.stringify({ pid: process.pid, connections: wss.clients.size, rssKiB: rssKiB(),
-  heapMiB: +(process.memoryUsage().heapUsed / 1048576).toFixed(1) })}`);
 // Where the memory is, for scale.mjs's breakdown (on SIGUSR1 only: reading smaps costs a few ms).
 // [heap] is the main thread's malloc arena, where the core's connections live; V8's spaces are
 // separate mappings; the rest of RssAnon is other threads' arenas and V8's own bookkeeping.
@@ -57,10 +55,10 @@ function memoryDetail() {
     },
   };
 }
-const detailedStats = () => console.log(`stats ${JSON.stringify({ pid: process.pid, connections: wss.clients.size, rssKiB: rssKiB(),
-  heapMiB: +(process.memoryUsage().heapUsed / 1048576).toFixed(1), detail: memoryDetail() })}`);
+const stats = (withDetail) => console.log(`stats ${JSON.stringify({ pid: process.pid, connections: wss.clients.size, rssKiB: rssKiB(),
+  heapMiB: +(process.memoryUsage().heapUsed / 1048576).toFixed(1), ...(withDetail ? { detail: memoryDetail() } : {}) })}`);
 wss.on('listening', () => console.log(`listening ${JSON.stringify({ pid: process.pid, host: values.host, ports: [ports[0], ports.at(-1)] })}`));
-setInterval(stats, Number(values.interval));
-process.on('SIGUSR1', detailedStats);
+setInterval(() => stats(false), Number(values.interval));
+process.on('SIGUSR1', () => stats(true));
 process.on('SIGTERM', async () => { await wss.terminate(); process.exit(0); });
 setTimeout(() => process.exit(3), Number(values['max-seconds']) * 1000).unref();

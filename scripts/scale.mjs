@@ -233,8 +233,8 @@ try {
   const baseDetail = await detailOf(servers);
   const baseRss = servers.map((s) => rssKiB(s.child.pid));
   const baseAnon = servers.map((s) => anonKiB(s.child.pid));
-  const baseRssSum = baseRss.reduce((a, b) => a + b, 0);
-  const coldRssSum = coldRss.reduce((a, b) => a + b, 0);
+  const baseRssSum = sum(baseRss);
+  const coldRssSum = sum(coldRss);
   log(`scale: ${SERVERS} server processes on ports ${BASE}-${BASE + PORTS - 1} (reusePort); RSS after listen ${(coldRssSum / 1024).toFixed(1)} MiB, ` +
     `baseline after a warm-up round of ${WARMUP} connections ${baseRss.map((k) => (k / 1024).toFixed(1)).join(' + ')} = ${(baseRssSum / 1024).toFixed(1)} MiB`);
 
@@ -283,7 +283,8 @@ try {
   const loadgenReports = loadgens.map((l) => { const line = l.lines.find((x) => x.startsWith('{')); return line ? JSON.parse(line) : null; });
   const serverConnections = serverStats.map((s) => s?.connections ?? 0);
   const established = serverConnections.reduce((a, b) => a + b, 0);
-  const rssSum = rss.reduce((a, b) => a + b, 0);
+  const rssSum = sum(rss);
+  const perConnection = (kib) => Math.round((kib * 1024) / Math.max(1, established));
   const slabDelta = kernel1.slabKiB - kernel0.slabKiB;
   const sockMemDelta = (kernel1.sockstat.memPages - kernel0.sockstat.memPages) * 4;
   result = {
@@ -308,7 +309,7 @@ try {
       warmupConnections: WARMUP,
       baselineMiB: +(baseRssSum / 1024).toFixed(1),
       afterBurstMiB: +(rssSum / 1024).toFixed(1),
-      afterBurstBytesPerConnection: Math.round(((rssSum - baseRssSum) * 1024) / Math.max(1, established)),
+      afterBurstBytesPerConnection: perConnection(rssSum - baseRssSum),
     },
     serverFds: fds,
     loadgenRss: {
@@ -331,12 +332,11 @@ try {
   log(`scale: ${established} connections established (servers: ${serverConnections.join(' + ')}; loadgens: ${result.established.loadgens}; ss server-side established: ${ssEst})`);
   const { rss: settled, anon: settledAnon, detail: settledDetail } = await settledRss();
   const settledSum = sum(settled);
-  const perConnection = (kib) => Math.round((kib * 1024) / Math.max(1, established));
   Object.assign(result.serverRss, {
     settleSeconds: +SETTLE.toFixed(1),
     heldMiB: +(settledSum / 1024).toFixed(1),
     perProcessMiB: settled.map((k) => +(k / 1024).toFixed(1)),
-    bytesPerConnection: Math.round(((settledSum - baseRssSum) * 1024) / Math.max(1, established)),
+    bytesPerConnection: perConnection(settledSum - baseRssSum),
     bytesPerConnectionFromListen: perConnection(settledSum - coldRssSum),
     anonBytesPerConnection: perConnection(sum(settledAnon) - sum(baseAnon)),
     anonBytesPerConnectionFromListen: perConnection(sum(settledAnon) - sum(coldAnon)),
