@@ -75,6 +75,20 @@ const request = () => `GET / HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\nUpgrade: webso
   `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 
 /** A raw TCP connection; resolves once connected (or null on failure). */
+// Writes `bytes` over and over for `ms` (pausing `pauseMs` between writes, waiting for drain at
+// most 100 ms) to a socket that never reads: 'dropped' if the server closed it, else 'gave-up'.
+async function writeUntilDropped(s, bytes, ms, pauseMs) {
+  const end = Date.now() + ms;
+  let dropped = false;
+  s.once('close', () => { dropped = true; });
+  while (Date.now() < end && !dropped) {
+    if (!s.write(bytes)) await drainOrTimeout(s, 100);
+    await sleep(pauseMs);
+  }
+  s.destroy();
+  return dropped ? 'dropped' : 'gave-up';
+}
+
 function connect() {
   return new Promise((resolve) => {
     const s = net.connect({ host: HOST, port: PORT });
@@ -153,30 +167,12 @@ const behaviours = {
     const s = await handshake(); if (!s) return 'no-handshake';
     s.pause(); // never reads the pongs
     const ping = frame(9, crypto.randomBytes(125));
-    const batch = Buffer.concat(new Array(256).fill(ping));
-    const end = Date.now() + 500 + rand(1500);
-    let dropped = false;
-    s.once('close', () => { dropped = true; });
-    while (Date.now() < end && !dropped) {
-      if (!s.write(batch)) await drainOrTimeout(s, 100);
-      await sleep(1);
-    }
-    s.destroy();
-    return dropped ? 'dropped' : 'gave-up';
+    return writeUntilDropped(s, Buffer.concat(new Array(256).fill(ping)), 500 + rand(1500), 1);
   },
   async neverReads() {
     const s = await handshake(); if (!s) return 'no-handshake';
     s.pause(); // echoes pile up in the server
-    const msg = frame(2, crypto.randomBytes(64 * 1024));
-    const end = Date.now() + 1000 + rand(2000);
-    let dropped = false;
-    s.once('close', () => { dropped = true; });
-    while (Date.now() < end && !dropped) {
-      if (!s.write(msg)) await drainOrTimeout(s, 100);
-      await sleep(2);
-    }
-    s.destroy();
-    return dropped ? 'dropped' : 'gave-up';
+    return writeUntilDropped(s, frame(2, crypto.randomBytes(64 * 1024)), 1000 + rand(2000), 2);
   },
   async slowloris() {
     const s = await connect(); if (!s) return 'no-connect';
