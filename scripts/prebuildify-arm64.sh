@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-compiles the linux-arm64 (glibc) prebuild on an x86-64 Debian/Ubuntu host:
-#   scripts/prebuild-arm64.sh            -> prebuilds/linux-arm64/epollws.glibc.node
+#   scripts/prebuildify-arm64.sh            -> prebuilds/linux-arm64/epollws.glibc.node
 # Needs g++-aarch64-linux-gnu (apt-get install g++-aarch64-linux-gnu) and the repo's devDependencies.
 # Node's headers are the same for every architecture, and the OpenSSL headers node ships pick their
 # per-arch configuration (openssl/archs/linux-aarch64) from the compiler's predefined macros, so the

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   HOST, LOADGEN, ROOT, buildLoadgen, freePort, readRssKb, runLoadgen, sleep, startServer, stopServer,
-} from './common.mjs';
+} from '../../test/helpers/loadgen.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options

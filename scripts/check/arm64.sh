@@ -4,20 +4,20 @@
 # the ws client and with the raw client (Sec-WebSocket-Accept checked, so SHA-1 runs on arm64),
 # then import + echo from ESM. Server and clients run inside the emulated node, on 127.0.0.1.
 #
-#   scripts/prebuild-arm64.sh && scripts/check-arm64.sh
-#   EPOLLWS_CONSUMER=<dir> scripts/check-arm64.sh     (a consumer with prebuilds/linux-arm64 inside)
+#   scripts/prebuildify-arm64.sh && scripts/check/arm64.sh
+#   EPOLLWS_CONSUMER=<dir> scripts/check/arm64.sh     (a consumer with prebuilds/linux-arm64 inside)
 #
 # Needs qemu-user-static (apt-get install qemu-user-static) and apt with Debian 12 sources; the
 # arm64 architecture is added to dpkg/apt if missing (packages are only downloaded, not installed).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "$0")/.." && pwd)  # scripts/
 . "$here/packaging/debian-node.sh"
 die() { echo "check-arm64: FAIL: $*" >&2; exit 1; }
 
 qemu=$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)
 [ -n "$qemu" ] || die "qemu-aarch64-static not found: apt-get install qemu-user-static"
 ls "$here"/../prebuilds/linux-arm64/*.node >/dev/null 2>&1 || [ -n "${EPOLLWS_CONSUMER:-}" ] \
-  || die "no prebuilds/linux-arm64/*.node: run scripts/prebuild-arm64.sh"
+  || die "no prebuilds/linux-arm64/*.node: run scripts/prebuildify-arm64.sh"
 
 start=$(date +%s)
 sysroot=$(debian_node_root arm64 libc6 libstdc++6 libgcc-s1 libssl3 zlib1g) \

@@ -3,7 +3,7 @@
 # addon: a copy of the package is built aside (the normal build/ stays as it is) and the echo
 # server runs with the ASan runtime preloaded into node.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 work="${TMPDIR:-/tmp}/epollws-asan"
 rm -rf "$work"
 mkdir -p "$work"

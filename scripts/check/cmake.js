@@ -2,7 +2,7 @@
 // Smoke test of the cmake-js build: loads the addon that CMake built and echoes a message through
 // the public API.
 //
-//   npx cmake-js compile --out build-cmake && node scripts/cmake-smoke.js [build-cmake/Release/epollws.node]
+//   npx cmake-js compile --out build-cmake && node scripts/check/cmake.js [build-cmake/Release/epollws.node]
 //
 // lib/ loads its addon through node-gyp-build from the package root, so the test assembles a scratch
 // copy of the package (package.json, dist/, node_modules linked) whose only binary is the CMake one at
@@ -13,7 +13,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
-const root = path.resolve(__dirname, '..');
+const root = path.resolve(__dirname, '..', '..');
 const addon = path.resolve(process.argv[2] || path.join(root, 'build-cmake', 'Release', 'epollws.node'));
 
 function fail(message) {

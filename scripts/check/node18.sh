@@ -5,14 +5,14 @@
 # EVP_EncodeBlock resolve and compute right: under Debian's node they bind to the system
 # libcrypto.so.3, under official builds to node's own OpenSSL), then import from ESM.
 #
-#   scripts/check-node18.sh                         (consumer laid out from dist/ + prebuilds/)
-#   EPOLLWS_CONSUMER=<dir> scripts/check-node18.sh  (e.g. the project `KEEP=1 scripts/pack-check` kept)
+#   scripts/check/node18.sh                         (consumer laid out from dist/ + prebuilds/)
+#   EPOLLWS_CONSUMER=<dir> scripts/check/node18.sh  (e.g. the project `KEEP=1 scripts/check/pack.sh` kept)
 #
 # Debian 12 host with apt; Debian's node is unpacked aside (scripts/packaging/debian-node.sh), not
 # installed. That node loads parts of itself from /usr/share/nodejs, so it runs in a private mount
 # namespace (unshare -m, root or user namespaces) with the unpacked /usr/share overlaid on /usr/share.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "$0")/.." && pwd)  # scripts/
 . "$here/packaging/debian-node.sh"
 die() { echo "check-node18: FAIL: $*" >&2; exit 1; }
 

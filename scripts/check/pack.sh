@@ -4,18 +4,18 @@
 # from ESM, echoes messages with the ws client, and type-checks a consumer against the bundled
 # .d.ts files (tsc --strict, module node16, both .cts and .mts).
 #
-#   npm run prebuildify && scripts/pack-check          (CI)
-#   scripts/pack-check --prebuildify                   (runs npm run prebuildify first)
-#   KEEP=1 scripts/pack-check                          (keeps the scratch dir and prints it)
+#   npm run prebuildify && scripts/check/pack.sh          (CI)
+#   scripts/check/pack.sh --prebuildify                   (runs npm run prebuildify first)
+#   KEEP=1 scripts/check/pack.sh                          (keeps the scratch dir and prints it)
 #
 # Needs the npm registry or a warm npm cache for the consumer's dependencies (node-addon-api,
 # node-gyp-build, ws, typescript, @types/node). `npm pack` runs the repo's `prepare` script
 # (node-gyp rebuild + tsc), so the packing step itself needs the usual build tools; only the
 # consumer side runs without them. Prints the scratch project dir as its last line on success when
-# KEEP=1; other scripts (check-node18.sh) reuse it through $EPOLLWS_CONSUMER.
+# KEEP=1; other scripts (check/node18.sh) reuse it through $EPOLLWS_CONSUMER.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 step() { printf '\npack-check: == %s\n' "$*"; }
 die() { printf 'pack-check: FAIL: %s\n' "$*" >&2; exit 1; }
 
@@ -28,7 +28,7 @@ x64=("$root"/prebuilds/linux-x64/*.node)
 arm64=("$root"/prebuilds/linux-arm64/*.node)
 shopt -u nullglob
 [ ${#x64[@]} -gt 0 ] || die "no prebuilds/linux-x64/*.node; run npm run prebuildify first (or pass --prebuildify)"
-[ ${#arm64[@]} -gt 0 ] || echo "pack-check: note: no prebuilds/linux-arm64 (scripts/prebuild-arm64.sh); packing x64 only"
+[ ${#arm64[@]} -gt 0 ] || echo "pack-check: note: no prebuilds/linux-arm64 (scripts/prebuildify-arm64.sh); packing x64 only"
 # A prebuild older than the native sources would ship yesterday's addon with today's lib/.
 for f in "${x64[@]}" "${arm64[@]}"; do
   newer=$(find "$root/binding.gyp" "$root/native/core" "$root/native/binding" -newer "$f" -type f | head -3)

@@ -1,4 +1,4 @@
-# Sourced by check-node18.sh and check-arm64.sh: fetches Debian's own Node 18 runtime (nodejs +
+# Sourced by check/node18.sh and check/arm64.sh: fetches Debian's own Node 18 runtime (nodejs +
 # libnode108 and the libraries it links) for one architecture with `apt-get download`, and unpacks
 # the packages aside with `dpkg -x` (never into /). Debian 12 (bookworm) ships Node 18.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Loads epollws, starts a server on 127.0.0.1 (port 0), and round-trips a text and a binary message
-// with a client. Used by the packaging checks (pack-check, check-node18.sh, check-arm64.sh,
+// with a client. Used by the packaging checks (pack-check, check/node18.sh, check/arm64.sh,
 // cmake-smoke.js) under whatever node runs it, Node 18 and qemu included.
 //
 //   node echo-check.js <package dir or name> [--client ws|raw] [--ws <dir of the ws package>]

@@ -3,7 +3,7 @@
 #   <dest>/node_modules/epollws/{package.json,dist,prebuilds}   (no build/, no sources)
 #   <dest>/node_modules/{node-gyp-build,ws}                     (links into the repo's node_modules)
 #   <dest>/{echo-check.js,esm-check.mjs}
-# so node-gyp-build can only pick a prebuild. Used by check-node18.sh and check-arm64.sh when no
+# so node-gyp-build can only pick a prebuild. Used by check/node18.sh and check/arm64.sh when no
 # consumer from pack-check (KEEP=1) is given.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

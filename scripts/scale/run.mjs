@@ -22,7 +22,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
   options: {
     connections: { type: 'string', default: '100000' },
@@ -212,7 +212,7 @@ try {
   const kernel0 = { ...meminfo(), sockstat: sockstat() };
   const servers = [];
   for (let i = 0; i < SERVERS; i++) {
-    servers.push(start(process.execPath, [path.join(ROOT, 'scripts', 'scale-server.mjs'), '--base', String(BASE), '--ports', String(PORTS),
+    servers.push(start(process.execPath, [path.join(ROOT, 'scripts', 'scale', 'server.mjs'), '--base', String(BASE), '--ports', String(PORTS),
       '--max-seconds', String(Number(values['connect-timeout']) + HOLD + 120)]));
   }
   if (!(await waitFor(() => servers.every((s) => s.lines.some((l) => l.startsWith('listening')) || s.exited), 20_000)) ||

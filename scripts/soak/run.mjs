@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import { startServer, memKiB, fdCount, cpuTicks, ROOT } from './soak/proc.mjs';
+import { startServer, memKiB, fdCount, cpuTicks, ROOT } from '../../test/helpers/proc.mjs';
 
 const WebSocket = createRequire(path.join(ROOT, 'package.json'))('ws');
 const { values } = parseArgs({

@@ -2,7 +2,7 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from '../../dist/index.mjs';
-import { createHarness, nextEvent, nextMessage, withTimeout, delay } from './util.mjs';
+import { createHarness, nextEvent, nextMessage, withTimeout, delay } from '../helpers/api-harness.mjs';
 
 const h = createHarness();
 

@@ -4,7 +4,7 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { createHarness, nextEvent, nextMessage, delay } from './util.mjs';
+import { createHarness, nextEvent, nextMessage, delay } from '../helpers/api-harness.mjs';
 
 const h = createHarness();
 

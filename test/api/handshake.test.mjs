@@ -4,7 +4,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { WebSocketError } from '../../dist/index.mjs';
-import { createHarness, nextEvent, nextMessage, delay, withTimeout, WsClient } from './util.mjs';
+import { createHarness, nextEvent, nextMessage, delay, withTimeout, WsClient } from '../helpers/api-harness.mjs';
 
 const h = createHarness();
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { WebSocketServer } from '../../dist/index.mjs';
-import { createHarness, nextEvent, nextMessage, withTimeout, delay, WsClient } from './util.mjs';
+import { createHarness, nextEvent, nextMessage, withTimeout, delay, WsClient } from '../helpers/api-harness.mjs';
 
 const h = createHarness();
 

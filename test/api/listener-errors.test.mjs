@@ -4,7 +4,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { withTimeout } from './util.mjs';
+import { withTimeout } from '../helpers/api-harness.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const children = new Set();

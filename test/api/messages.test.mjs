@@ -2,7 +2,7 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketError } from '../../dist/index.mjs';
-import { createHarness, nextEvent, nextMessage, collect, delay, pattern } from './util.mjs';
+import { createHarness, nextEvent, nextMessage, collect, delay, pattern } from '../helpers/api-harness.mjs';
 
 const h = createHarness();
 

@@ -2,7 +2,7 @@
 // callbacks, fragments; ping/pong.
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHarness, nextEvent, nextMessage, collect, delay, pattern, withTimeout } from './util.mjs';
+import { createHarness, nextEvent, nextMessage, collect, delay, pattern, withTimeout } from '../helpers/api-harness.mjs';
 
 const h = createHarness();
 

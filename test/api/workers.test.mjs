@@ -3,7 +3,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { createHarness, nextEvent, nextMessage, withTimeout } from './util.mjs';
+import { createHarness, nextEvent, nextMessage, withTimeout } from '../helpers/api-harness.mjs';
 
 const h = createHarness();
 const entry = new URL('../../dist/index.mjs', import.meta.url).href;

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import WsClient from 'ws';
 import { WebSocketServer } from '../../dist/index.mjs';
-import { withTimeout } from '../helpers/timeout.mjs';
+import { withTimeout } from './timeout.mjs';
 
 export { WsClient };
 

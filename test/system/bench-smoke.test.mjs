@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { buildLoadgen, runLoadgen, startServer, stopServer } from '../scripts/bench/common.mjs';
+import { buildLoadgen, runLoadgen, startServer, stopServer } from '../helpers/loadgen.mjs';
 
 const serverCommand = (process.env.EPOLLWS_BENCH_SERVER || 'node examples/echo-server.js')
   .split(/\s+/)

@@ -13,9 +13,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { withTimeout } from './helpers/timeout.mjs';
+import { withTimeout } from '../helpers/timeout.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.EPOLLWS_TEST_CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = path.join(ROOT, 'docs', 'demo.png');
 const ROOM = 'test-room';

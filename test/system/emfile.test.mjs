@@ -6,8 +6,8 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
-import { RawClient } from './helpers/raw-ws.mjs';
-import { startServer, cpuTicks, fdCount, ROOT } from '../scripts/soak/proc.mjs';
+import { RawClient } from '../helpers/raw-ws.mjs';
+import { startServer, cpuTicks, fdCount, ROOT } from '../helpers/proc.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const FD_LIMIT = 64;

@@ -8,10 +8,10 @@ import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import WsClient from 'ws';
-import { WebSocketServer } from '../dist/index.mjs';
-import { RawClient, OP, buildRequest, encodeFrame, requestStatus } from './helpers/raw-ws.mjs';
-import { startServer, memKiB, ROOT } from '../scripts/soak/proc.mjs';
-import { withTimeout } from './helpers/timeout.mjs';
+import { WebSocketServer } from '../../dist/index.mjs';
+import { RawClient, OP, buildRequest, encodeFrame, requestStatus } from '../helpers/raw-ws.mjs';
+import { startServer, memKiB, ROOT } from '../helpers/proc.mjs';
+import { withTimeout } from '../helpers/timeout.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -415,7 +415,7 @@ describe('shutdown', () => {
     const code = `
       import fs from 'node:fs';
       import readline from 'node:readline';
-      const { WebSocketServer } = await import(${JSON.stringify(new URL('../dist/index.mjs', import.meta.url).href)});
+      const { WebSocketServer } = await import(${JSON.stringify(new URL('../../dist/index.mjs', import.meta.url).href)});
       const fds = () => fs.readdirSync('/proc/self/fd').length;
       const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
       // Warm up what a first use opens for good (the addon, libuv's pieces) so it is in the baseline.

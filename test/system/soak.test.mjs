@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { ROOT } from '../scripts/soak/proc.mjs';
+import { ROOT } from '../helpers/proc.mjs';
 
 it('survives a short chaos soak with no lost echo and no leaked fd', { timeout: 120_000 }, async (t) => {
   // RSS slack: the server's RSS does not fall back to its baseline after the chaos (native buffers
   // freed to glibc stay mapped: reported, see docs/SCALE.md), so the short run only bounds it loosely.
-  const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'soak.mjs'), '--seconds', '12', '--clients', '300',
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'soak', 'run.mjs'), '--seconds', '12', '--clients', '300',
     '--workers', '2', '--json', '--rss-slack-mib', '768'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
