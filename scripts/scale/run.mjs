@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../../test/helpers/timeout.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -51,7 +52,6 @@ const WARMUP = Number(values.warmup) * Number(values.servers);
 const ADDRS = Number(values['addrs-per-loadgen']);
 const FD_CAP = 20_000;
 const LOADGEN = path.join(ROOT, 'native', 'bench', 'build', 'loadgen');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => { if (!values.json) console.log(...a); };
 
 if (!fs.existsSync(LOADGEN)) {

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../../test/helpers/timeout.mjs';
+import { encodeFrame } from '../../test/helpers/raw-ws.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WebSocket = createRequire(path.join(root, 'package.json'))('ws');
@@ -34,7 +36,6 @@ const SECONDS = Number(values.seconds);
 const MAX_PAYLOAD = Number(values['max-payload']);
 const GOOD = Math.max(1, Math.round(CLIENTS * Number(values['good-share'])));
 const deadline = Date.now() + SECONDS * 1000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rand = (n) => Math.floor(Math.random() * n);
 
 const report = {
@@ -44,24 +45,9 @@ const report = {
 const goodError = (msg) => { if (report.good.errors.length < 50) report.good.errors.push(msg); };
 const live = new Set(); // every raw socket, destroyed at the end
 
-// ---- frames ----
-function frame(opcode, payload, { fin = true, mask = true, declaredLength } = {}) {
-  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const len = declaredLength ?? data.length;
-  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8;
-  const head = Buffer.alloc(2 + ext + (mask ? 4 : 0));
-  head[0] = (fin ? 0x80 : 0) | opcode;
-  if (ext === 0) head[1] = len;
-  else if (ext === 2) { head[1] = 126; head.writeUInt16BE(len, 2); }
-  else { head[1] = 127; head.writeBigUInt64BE(BigInt(len), 2); }
-  if (!mask) return Buffer.concat([head, data]);
-  head[1] |= 0x80;
-  const key = crypto.randomBytes(4);
-  key.copy(head, 2 + ext);
-  const body = Buffer.from(data);
-  for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
-  return Buffer.concat([head, body]);
-}
+// ---- frames (the test helpers' one client-frame encoder) ----
+const frame = (opcode, payload, { fin = true, mask = true, declaredLength } = {}) =>
+  encodeFrame({ opcode, payload, fin, mask, declaredLength });
 /** Resolves on 'drain' or after ms, whichever comes first (no listener left behind). */
 function drainOrTimeout(s, ms) {
   return new Promise((resolve) => {

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { startServer, memKiB, fdCount, cpuTicks, ROOT } from '../../test/helpers/proc.mjs';
+import { sleep } from '../../test/helpers/timeout.mjs';
 
 const WebSocket = createRequire(path.join(ROOT, 'package.json'))('ws');
 const { values } = parseArgs({
@@ -29,7 +30,6 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const CLIENTS = Number(values.clients);
 const WORKERS = Number(values.workers ?? Math.max(1, Math.min(8, Math.ceil(CLIENTS / 500))));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => { if (!values.json) console.log(...a); };
 
 const serverOptions = {

@@ -1,6 +1,6 @@
 // ws drop-in proof: the server examples of ws's README, run on epollws.
 //
-// Each test/ws-compat/<example>.mjs is the README's code block with one change: the module it
+// Each test/compat/<example>.mjs is the README's code block with one change: the module it
 // imports ('ws' -> '../../dist/index.mjs'). The first suite checks that against the README in
 // node_modules/ws, line by line. (Only the "External HTTP/S server" example differs further: it uses
 // node:http, because epollws does not terminate TLS.)
@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { WebSocketServer as EpollwsServer } from '../../dist/index.mjs';
-import { withTimeout } from '../helpers/timeout.mjs';
+import { withTimeout, sleep as delay } from '../helpers/timeout.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -52,7 +52,6 @@ const EXAMPLES = {
 };
 
 
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The files are the README's code with only the import changed.
@@ -130,7 +129,7 @@ describe('ws-compat: the examples are ws README code with only the import change
 // Running the examples.
 
 const HARNESS = `
-// ---- appended by test/ws-compat/readme.test.mjs; not part of the example ----
+// ---- appended by test/compat/readme.test.mjs; not part of the example ----
 const __servers = [typeof wss !== 'undefined' && wss, typeof wss1 !== 'undefined' && wss1, typeof wss2 !== 'undefined' && wss2].filter(Boolean);
 const __listener = typeof server !== 'undefined' ? server : __servers[0];
 __listener.on('listening', () => console.log('HARNESS listening ' + __listener.address().port));

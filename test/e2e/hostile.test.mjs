@@ -9,9 +9,9 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
 import { spawnServer } from '../helpers/spawn-server.mjs';
+import { sleep } from '../helpers/timeout.mjs';
 import { RawClient, OP, buildRequest, encodeFrame, encodeLarge, patternBytes } from '../helpers/raw-ws.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** For Promise.race deadlines: does not keep the process alive. */
 const timeLimit = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 const fdCount = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;

@@ -1,5 +1,5 @@
-// Shared glue for test/api/*.test.mjs. Importing this file has no side effects
-// (`node --test test/` also runs every .mjs under test/ as a test file).
+// Shared glue for the API tests (test/api, and any suite that starts a WebSocketServer in-process).
+// Importing this file has no side effects (`node --test test/` also runs every .mjs under test/).
 import { once } from 'node:events';
 import net from 'node:net';
 import WsClient from 'ws';
@@ -33,7 +33,7 @@ export function collect(emitter, event, n, ms = 5000) {
   );
 }
 
-export const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep as delay } from './timeout.mjs';
 
 /**
  * Per-file bookkeeping: every server and client made through it is torn down by `cleanup()`,
@@ -146,15 +146,5 @@ export async function nextMessage(ws, ms = 5000) {
   return { data, isBinary };
 }
 
-/** Deterministic bytes, so that a corrupted copy never passes by chance. */
-export function pattern(length, seed = 1) {
-  const b = Buffer.allocUnsafe(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+/** Deterministic bytes, so that a corrupted copy never passes by chance (raw-ws's generator). */
+export { patternBytes as pattern } from './raw-ws.mjs';

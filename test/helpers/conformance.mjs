@@ -66,4 +66,4 @@ export async function echoOnce(c, payload, { binary = false, ms = 5000 } = {}) {
   return m;
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from './timeout.mjs';

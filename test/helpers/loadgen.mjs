@@ -1,16 +1,17 @@
-// Helpers shared by the benchmark harness (run.mjs) and the smoke test: process start/stop by PID,
+// Helpers shared by the benchmark harness (scripts/bench/run.mjs) and test/system/bench-smoke: process start/stop by PID,
 // readiness by connecting, free ports, and running the native load generator.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep } from './timeout.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const LOADGEN = path.join(ROOT, 'native/bench/build/loadgen');
 export const HOST = '127.0.0.1';
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 // Runs `make -C native/bench`. Returns null on success, else a reason string.
 export function buildLoadgen() {

@@ -1,4 +1,4 @@
-// Process helpers shared by the limits / EMFILE tests, the soak and the scale scripts: spawn
+// Process helpers shared by the system tests (server limits, EMFILE) and the soak script: spawn
 // scripts/soak/server.mjs (optionally under a lowered fd limit), read /proc figures of a pid.
 // Importing this file has no side effects.
 import { spawn } from 'node:child_process';

@@ -50,7 +50,7 @@ export function buildRequest({ host = '127.0.0.1', port, path = '/', method = 'G
 export function encodeFrame({ fin = true, rsv1 = false, rsv2 = false, rsv3 = false, opcode = OP.TEXT,
   payload = Buffer.alloc(0), mask = true, maskKey, lengthMode = 'auto', declaredLength, rawLength64,
   headerOnly = false } = {}) {
-  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload);
+  const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
   const len = declaredLength ?? data.length;
   let mode = lengthMode;
   if (rawLength64 !== undefined) mode = 64;
@@ -82,9 +82,18 @@ export function encodeFrame({ fin = true, rsv1 = false, rsv2 = false, rsv3 = fal
   head[1] |= 0x80;
   const key = maskKey ? Buffer.from(maskKey) : crypto.randomBytes(4);
   key.copy(head, off);
-  const body = Buffer.allocUnsafe(data.length);
-  for (let i = 0; i < data.length; i++) body[i] = data[i] ^ key[i & 3];
-  return Buffer.concat([head, body]);
+  return Buffer.concat([head, masked(data, key)]);
+}
+
+/** `data` XOR the 4-byte `key`, four bytes at a time (large payloads are common in the tests). */
+function masked(data, key) {
+  const len = data.length;
+  const body = Buffer.allocUnsafe(len);
+  const k32 = key.readUInt32LE(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) body.writeUInt32LE((data.readUInt32LE(i) ^ k32) >>> 0, i);
+  for (; i < len; i++) body[i] = data[i] ^ key[i & 3];
+  return body;
 }
 
 /** A close frame payload: code (2 bytes) + reason. */
@@ -447,16 +456,7 @@ export function patternBytes(n, seed = 1) {
   return b;
 }
 
-/** Fast masking for large payloads (the per-byte loop above is fine below ~1 MiB). */
+/** A masked binary (by default) frame for a large payload: encodeFrame with the common defaults. */
 export function encodeLarge({ opcode = OP.BINARY, payload, fin = true }) {
-  const key = crypto.randomBytes(4);
-  const len = payload.length;
-  const mode = len < 126 ? 7 : len < 65536 ? 16 : 64;
-  const head = encodeFrame({ opcode, fin, declaredLength: len, lengthMode: mode, headerOnly: true, maskKey: key });
-  const body = Buffer.allocUnsafe(len);
-  const k32 = key.readUInt32LE(0);
-  let i = 0;
-  for (; i + 4 <= len; i += 4) body.writeUInt32LE((payload.readUInt32LE(i) ^ k32) >>> 0, i);
-  for (; i < len; i++) body[i] = payload[i] ^ key[i & 3];
-  return Buffer.concat([head, body]);
+  return encodeFrame({ opcode, payload, fin });
 }

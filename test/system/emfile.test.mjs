@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { RawClient } from '../helpers/raw-ws.mjs';
+import { sleep } from '../helpers/timeout.mjs';
 import { startServer, cpuTicks, fdCount, ROOT } from '../helpers/proc.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const FD_LIMIT = 64;
 const ATTEMPTS = 100;
 

@@ -11,9 +11,8 @@ import WsClient from 'ws';
 import { WebSocketServer } from '../../dist/index.mjs';
 import { RawClient, OP, buildRequest, encodeFrame, requestStatus } from '../helpers/raw-ws.mjs';
 import { startServer, memKiB, ROOT } from '../helpers/proc.mjs';
-import { withTimeout } from '../helpers/timeout.mjs';
+import { withTimeout, sleep } from '../helpers/timeout.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const servers = new Set();
 const sockets = new Set();
