@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The example echo server (`npm start -- --port <n> --host <addr>`): every text and binary
 // message goes back unchanged, messages up to 16 MiB (plus headroom) are allowed.
+// `--max-backpressure <bytes>` sets the per-socket output bound (default 64 MiB).
 'use strict';
 const { parseArgs } = require('node:util');
 const { WebSocketServer } = require('..');
@@ -10,6 +11,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
     path: { type: 'string' },
+    'max-backpressure': { type: 'string' },
   },
 });
 const port = Number(values.port);
@@ -23,6 +25,7 @@ const server = new WebSocketServer({
   host: values.host,
   path: values.path,
   maxPayload: 16 * 1024 * 1024 + 64 * 1024,
+  ...(values['max-backpressure'] === undefined ? {} : { maxBackpressure: Number(values['max-backpressure']) }),
 });
 
 // One listener for every socket: EventEmitter calls it with the socket as `this`, so no closure
@@ -43,9 +46,12 @@ server.on('listening', () => {
   console.log(`listening on ws://${host}:${bound}`);
 });
 
+// close() sends every client a close frame (1001) after what was already queued for it and
+// resolves once the closing handshakes are done (each bounded by closeTimeout): exiting before
+// that would cut the frames off.
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    server.close();
+  process.once(signal, async () => {
+    await server.close();
     process.exit(0);
   });
 }
