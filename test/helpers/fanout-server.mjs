@@ -5,7 +5,7 @@
 //   { cmd: 'push', targets: 'heavy'|'all', heavy: N, rounds: R, size: S }
 //       R rounds; each round sends one S-byte binary message to every target socket (the first N
 //       sockets to connect are the heavy ones), then yields a macrotask so the server flushes.
-//       -> { maxQueued, roundBytes, firstPolicyRound, firstPolicyHit: [{ index, heavy }], hits, rss }
+//       -> { maxQueued, roundBytes, firstPolicyRound, firstPolicyHit: [{ index, heavy }], hits, heavyHits, rssKiB, hwmKiB }
 // maxQueued is the largest sum of bufferedAmount over the open sockets, read right after each
 // round's sends (before the flush, so it includes the round). A "hit" is a socket the backpressure
 // policy reached: closed ('close') or a send that returned false ('drop').
@@ -52,7 +52,8 @@ async function push({ targets, heavy, rounds, size }) {
   await macrotask();
   const firstPolicyRound = hitAt.size ? Math.min(...hitAt.values()) : -1;
   const firstPolicyHit = [...hitAt].filter(([, r]) => r === firstPolicyRound).map(([index]) => ({ index, heavy: index < heavy }));
-  return { maxQueued, roundBytes: chosen.length * size, firstPolicyRound, firstPolicyHit, hits: hitAt.size, rssKiB: rssKiB(), hwmKiB: hwmKiB() };
+  const heavyHits = [...hitAt.keys()].filter((index) => index < heavy).length;
+  return { maxQueued, roundBytes: chosen.length * size, firstPolicyRound, firstPolicyHit, hits: hitAt.size, heavyHits, rssKiB: rssKiB(), hwmKiB: hwmKiB() };
 }
 
 process.on('message', async (m) => {
