@@ -114,7 +114,10 @@ try {
   // RSS near the baseline: freed memory goes back as V8's memory reducer and glibc get to it, so
   // wait (bounded) for it; if it is still high, a full GC (the stats request) separates garbage
   // still held by V8 from a leak, which would survive it.
-  const slack = Number(values['rss-slack-mib']) * 1024;
+  // --rss-slack-mib none: report RSS, do not assert it (the short soak in npm test: what glibc keeps
+  // mapped after a burst depends on fragmentation, not on leaks; it asserts external memory instead).
+  const rssAsserted = values['rss-slack-mib'] !== 'none';
+  const slack = rssAsserted ? Number(values['rss-slack-mib']) * 1024 : Infinity;
   const idleStart = Date.now();
   let mem = server.alive() ? memKiB(server.pid) : { rss: NaN, hwm: NaN };
   while (server.alive() && mem.rss - baseline.rssKiB > slack && Date.now() - idleStart < 15_000) {
@@ -132,7 +135,7 @@ try {
     } while (server.alive() && mem.rss - baseline.rssKiB > slack && Date.now() - gcStart < 5_000);
   }
   const cpuSeconds = server.alive() ? (cpuTicks(server.pid) - baseline.cpu) / 100 : NaN;
-  if (!(mem.rss - baseline.rssKiB <= slack)) violations.push(`server RSS ${mem.rss} KiB is more than ${slack} KiB above the baseline ${baseline.rssKiB} KiB`);
+  if (rssAsserted && !(mem.rss - baseline.rssKiB <= slack)) violations.push(`server RSS ${mem.rss} KiB is more than ${slack} KiB above the baseline ${baseline.rssKiB} KiB`);
 
   // Still serving: a fresh client echoes.
   let finalEcho = false;

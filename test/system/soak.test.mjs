@@ -10,10 +10,12 @@ import path from 'node:path';
 import { ROOT } from '../helpers/proc.mjs';
 
 it('survives a short chaos soak with no lost echo and no leaked fd', { timeout: 120_000 }, async (t) => {
-  // RSS slack: the server's RSS does not fall back to its baseline after the chaos (native buffers
-  // freed to glibc stay mapped: reported, see docs/SCALE.md), so the short run only bounds it loosely.
+  // RSS is reported, not asserted: after the chaos glibc keeps freed native buffers mapped (measured
+  // +66 MiB over a 48 MiB baseline after a full GC and the trailing trim, from fragmentation, not
+  // leaks; see docs/SCALE.md). What a leak would hold is asserted instead: external memory (every
+  // message Buffer, every native allocation V8 is told of) after a full GC.
   const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'soak', 'run.mjs'), '--seconds', '12', '--clients', '300',
-    '--workers', '2', '--json', '--rss-slack-mib', '768'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--workers', '2', '--json', '--rss-slack-mib', 'none'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => { out += d; });
@@ -37,4 +39,9 @@ it('survives a short chaos soak with no lost echo and no leaked fd', { timeout: 
     assert.ok(r.chaos[name], `behaviour ${name} never ran`);
   }
   assert.ok(r.finalEcho);
+  // 300 idle clients' worth of nothing: every connection has closed, so what stays external after
+  // a full GC is the addon's fixed buffers (2.3 MiB measured); 8 MiB leaves room for V8's own.
+  const external = s.serverMemoryMiB?.afterGc?.external;
+  assert.ok(external !== undefined, 'the server reported its memory after a full GC');
+  assert.ok(external <= 8, `external memory after a full GC is ${external} MiB (a leak of message Buffers or native memory)`);
 });
