@@ -505,7 +505,7 @@ async function main() {
   mkdirSync(path.join(ROOT, 'docs/bench'), { recursive: true });
   writeFileSync(path.join(ROOT, 'docs/bench/results.json'), JSON.stringify({ ...info, scenarios: selected, medians, runs }, null, 2) + '\n');
   writeFileSync(path.join(ROOT, 'docs/bench/BENCHMARKS.md'), renderMarkdown(info, medians, serverInfo) + '\n');
-  log(`done in ${info.elapsedSeconds} s: wrote bench/results.json and BENCHMARKS.md`);
+  log(`done in ${info.elapsedSeconds} s: wrote docs/bench/results.json and docs/bench/BENCHMARKS.md`);
 }
 
 main().catch((e) => {
