@@ -81,19 +81,13 @@ export interface NativeErrorInfo {
 }
 
 /** The core's option defaults (ServerOptions in native/core/server.h) under lib's names. */
-export interface NativeDefaults {
-  maxPayload: number;
-  maxHeaderSize: number;
-  maxConnections: number;
-  handshakeTimeout: number;
-  closeTimeout: number;
-  idleTimeout: number;
-  sendPings: boolean;
-  maxBackpressure: number;
+export type NativeDefaults = Pick<
+  NormalizedOptions,
+  'maxPayload' | 'maxHeaderSize' | 'maxConnections' | 'handshakeTimeout' | 'closeTimeout' | 'idleTimeout' | 'sendPings' | 'maxBackpressure' | 'maxFragments'
+> & {
   /** Absent from an addon built before the core had a server-wide bound. */
   maxTotalBackpressure?: number;
-  maxFragments: number;
-}
+};
 
 export interface NativeConstants {
   EVENT_UPGRADE: number;
