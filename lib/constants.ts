@@ -1,4 +1,5 @@
-import { binding } from './native';
+// Constants of the public API. Everything the core defines (event kinds, opcodes, call statuses,
+// defaults) is read from the binding by lib/core.ts, never repeated here.
 
 /** The ready states of a WebSocket, as in the WHATWG API and ws. */
 export const CONNECTING = 0;
@@ -7,17 +8,14 @@ export const CLOSING = 2;
 export const CLOSED = 3;
 export type ReadyState = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
 
-export const enum Opcode {
-  CONTINUATION = 0x0,
-  TEXT = 0x1,
-  BINARY = 0x2,
-  CLOSE = 0x8,
-  PING = 0x9,
-  PONG = 0xa,
+/**
+ * @internal Whether `code` may be sent in a close frame (RFC 6455 §7.4). An argument check for
+ * close(); test/unit checks it against the core's isValidCloseCode for every 16-bit value.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return (
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+      (code >= 3000 && code <= 4999))
+  );
 }
-
-export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-export const MAX_CONTROL_PAYLOAD = 125;
-
-/** Event kinds and flags shared with native/core/event_batch.h (read from the addon, never duplicated). */
-export const native = binding.constants;

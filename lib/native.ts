@@ -1,29 +1,58 @@
-// The one file that knows the addon's shape. Everything else talks to NativeServer, so tests
-// could hand in another implementation.
+// The binding's shape, and where it comes from. lib/core.ts is the only other file that touches
+// the binding; the rest of lib talks to Core.
+//
+// The addon is loaded on first use, not at import, and a server may be handed another binding
+// (the `nativeBinding` option, as in better-sqlite3): test/unit runs lib against an in-memory one.
 import * as path from 'node:path';
 
-export interface NativeServerOptions {
-  maxPayload: number;
-  maxHeaderSize: number;
-  maxConnections: number;
-  handshakeTimeout: number;
-  closeTimeout: number;
-  idleTimeout: number;
-  sendPings: boolean;
-  maxBackpressure: number;
-  dropOnBackpressure: boolean;
-  maxFragments: number;
-  proxyProtocol: boolean;
-  path: string;
+import type { NormalizedOptions } from './options';
+
+/** The options the binding reads: lib's normalized values under the same names, plus the policy flag. */
+export type NativeServerOptions = Pick<
+  NormalizedOptions,
+  | 'maxPayload'
+  | 'maxHeaderSize'
+  | 'maxConnections'
+  | 'handshakeTimeout'
+  | 'closeTimeout'
+  | 'idleTimeout'
+  | 'sendPings'
+  | 'maxBackpressure'
+  | 'maxTotalBackpressure'
+  | 'maxFragments'
+  | 'proxyProtocol'
+  | 'path'
+> & { dropOnBackpressure: boolean };
+
+/** The one place lib's options become the binding's. */
+export function toNativeOptions(options: NormalizedOptions): NativeServerOptions {
+  return {
+    maxPayload: options.maxPayload,
+    maxHeaderSize: options.maxHeaderSize,
+    maxConnections: options.maxConnections,
+    handshakeTimeout: options.handshakeTimeout,
+    closeTimeout: options.closeTimeout,
+    idleTimeout: options.idleTimeout,
+    sendPings: options.sendPings,
+    maxBackpressure: options.maxBackpressure,
+    maxTotalBackpressure: options.maxTotalBackpressure,
+    dropOnBackpressure: options.backpressurePolicy === 'drop',
+    maxFragments: options.maxFragments,
+    proxyProtocol: options.proxyProtocol,
+    path: options.path,
+  };
 }
 
-/** Called once per reactor turn with every event of that turn. */
-export type BatchHandler = (
-  count: number,
-  records: Uint32Array,
-  data: Buffer,
-  externals: Buffer[] | undefined,
-) => void;
+/**
+ * Called once per reactor turn with every event of that turn: `count` records of RECORD_WORDS
+ * words (kind, slot, generation, offset, length, arg). A small payload is bytes [offset,
+ * offset + length) of the turn's payload area, handed out as consecutive `chunks` (cut between
+ * records, in record order); a MESSAGE with MESSAGE_EXTERNAL is `externals[offset]`.
+ */
+export type BatchHandler = (count: number, records: Uint32Array, chunks: Buffer[], externals: Buffer[] | undefined) => void;
+
+/** A call status (CALL_STATUS) or, for send, the connection's bufferedAmount when >= 0. */
+type Status = number;
 
 export interface NativeServer {
   /** Returns [errno, syscall, boundPort]; errno 0 on success. */
@@ -31,15 +60,15 @@ export interface NativeServer {
   stopListening(): void;
   /** Drops every connection, or only those still in the handshake; known ones report CLOSE. */
   dropConnections(onlyUnknown: boolean): void;
-  /** Returns the connection's bufferedAmount after queueing, -1 if it cannot send, -3 if dropped (backpressure). */
-  send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean): number;
-  close(slot: number, generation: number, code: number, reason: string): number;
-  terminate(slot: number, generation: number): number;
-  accept(slot: number, generation: number, protocol: string, extensions: string, headerLines: string): number;
-  reject(slot: number, generation: number, status: number, headerLines: string, body: string): number;
+  send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean): Status;
+  close(slot: number, generation: number, code: number, reason: string): Status;
+  terminate(slot: number, generation: number): Status;
+  accept(slot: number, generation: number, protocol: string, extensions: string, headerLines: string): Status;
+  reject(slot: number, generation: number, status: number, headerLines: string, body: string): Status;
   /** Takes over a TCP connection upgraded by node:http; returns [errno, slot, generation]. */
   adopt(fd: number, key: string, protocol: string, extensions: string, headerLines: string, head: Buffer): [number, number, number];
   bufferedAmount(slot: number, generation: number): number;
+  /** Writes the output queued outside a batch (the binding flushes after each batch itself). */
   flush(): void;
   connectionCount(): number;
   destroy(): void;
@@ -51,6 +80,15 @@ export interface NativeErrorInfo {
   closeCode: number;
 }
 
+/** The core's option defaults (ServerOptions in native/core/server.h) under lib's names. */
+export type NativeDefaults = Pick<
+  NormalizedOptions,
+  'maxPayload' | 'maxHeaderSize' | 'maxConnections' | 'handshakeTimeout' | 'closeTimeout' | 'idleTimeout' | 'sendPings' | 'maxBackpressure' | 'maxFragments'
+> & {
+  /** Absent from an addon built before the core had a server-wide bound. */
+  maxTotalBackpressure?: number;
+};
+
 export interface NativeConstants {
   EVENT_UPGRADE: number;
   EVENT_MESSAGE: number;
@@ -60,11 +98,15 @@ export interface NativeConstants {
   EVENT_DRAIN: number;
   EVENT_ERROR: number;
   EVENT_CLIENT_ERROR: number;
-  EVENT_LISTEN_ERROR: number;
-  EVENT_IDLE: number;
+  EVENT_ACCEPT_ERROR: number;
+  EVENT_STOPPED: number;
   MESSAGE_BINARY: number;
   MESSAGE_EXTERNAL: number;
   RECORD_WORDS: number;
+  MAX_CONTROL_PAYLOAD: number;
+  OPCODES: { CONTINUATION: number; TEXT: number; BINARY: number; CLOSE: number; PING: number; PONG: number };
+  CALL_STATUS: { OK: number; CLOSED: number; WRONG_STATE: number; DROPPED: number };
+  DEFAULTS: NativeDefaults;
   ERRORS: NativeErrorInfo[];
 }
 
@@ -74,6 +116,22 @@ export interface NativeBinding {
 }
 
 const packageRoot = path.join(__dirname, '..');
+let loaded: NativeBinding | undefined;
+
+/** The addon of this package (prebuilds/ or build/), loaded once, on first use. */
+export function defaultBinding(): NativeBinding {
+  loaded ??= loadBinding();
+  return loaded;
+}
+
+/** `candidate` if it has the binding's shape; a TypeError naming what is missing otherwise. */
+export function checkBinding(candidate: unknown): NativeBinding {
+  const value = candidate as Partial<NativeBinding> | null;
+  if (value === null || typeof value !== 'object' || typeof value.Server !== 'function' || typeof value.constants !== 'object') {
+    throw new TypeError('Expected the "nativeBinding" option to be a loaded epollws addon ({ Server, constants })');
+  }
+  return value as NativeBinding;
+}
 
 function loadBinding(): NativeBinding {
   // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release|Debug.
@@ -93,5 +151,3 @@ function loadBinding(): NativeBinding {
     throw error;
   }
 }
-
-export const binding: NativeBinding = loadBinding();

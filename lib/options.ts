@@ -3,6 +3,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server as TlsServer } from 'node:tls';
 
+import type { NativeDefaults } from './native';
 import type { UpgradeRequest } from './request';
 
 export interface VerifyClientInfo {
@@ -62,7 +63,12 @@ export interface ServerOptions {
   sendPings?: boolean;
   /** Bytes queued for one socket beyond which backpressurePolicy applies (default 64 MiB; 0: no limit). */
   maxBackpressure?: number;
-  /** Over maxBackpressure: 'close' drops the connection (default), 'drop' refuses the message. */
+  /**
+   * Bytes queued for all sockets together beyond which backpressurePolicy applies to the sockets
+   * holding the most, so many slow readers cannot exhaust the process (default 1 GiB; 0: no limit).
+   */
+  maxTotalBackpressure?: number;
+  /** Over maxBackpressure or maxTotalBackpressure: 'close' drops the connection (default), 'drop' refuses the message. */
   backpressurePolicy?: BackpressurePolicy;
   /** Frames allowed in one fragmented message (default 100,000; 0: no limit); more close with 1009. */
   maxFragments?: number;
@@ -88,6 +94,8 @@ export interface ServerOptions {
   server?: HttpServer;
   /** Neither listen nor attach: the user calls handleUpgrade() from their own 'upgrade' handler. */
   noServer?: boolean;
+  /** @internal Another binding than this package's addon (better-sqlite3's pattern; test/unit passes an in-memory one). */
+  nativeBinding?: unknown;
 }
 
 export interface NormalizedOptions {
@@ -105,6 +113,7 @@ export interface NormalizedOptions {
   idleTimeout: number;
   sendPings: boolean;
   maxBackpressure: number;
+  maxTotalBackpressure: number;
   backpressurePolicy: BackpressurePolicy;
   maxFragments: number;
   clientTracking: boolean;
@@ -116,17 +125,10 @@ export interface NormalizedOptions {
   upgrade: ServerOptions['upgrade'];
 }
 
-export const DEFAULTS = {
-  backlog: 511,
-  maxPayload: 100 * 1024 * 1024,
-  maxHeaderSize: 16 * 1024,
-  maxConnections: 0,
-  handshakeTimeout: 10_000,
-  closeTimeout: 30_000,
-  idleTimeout: 120_000,
-  maxBackpressure: 64 * 1024 * 1024,
-  maxFragments: 100_000,
-} as const;
+// The listen(2) backlog is lib's; every other default is the core's (NativeDefaults).
+const DEFAULT_BACKLOG = 511;
+// The contract's server-wide bound, for an addon whose core predates the option.
+const DEFAULT_MAX_TOTAL_BACKPRESSURE = 1024 * 1024 * 1024;
 
 // Payload lengths travel as uint32 between the core and JS.
 const MAX_PAYLOAD_LIMIT = 0xffffffff;
@@ -157,7 +159,8 @@ function policy(value: unknown): BackpressurePolicy {
   return value;
 }
 
-export function normalizeOptions(options: ServerOptions): NormalizedOptions {
+/** @internal Validates `options` and fills in `defaults` (the core's, read from the binding). */
+export function normalizeOptions(options: ServerOptions, defaults: NativeDefaults): NormalizedOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('Expected an options object');
   }
@@ -194,17 +197,24 @@ export function normalizeOptions(options: ServerOptions): NormalizedOptions {
     noServer: options.noServer === true,
     host: options.host ?? '',
     path: options.path ?? '',
-    backlog: integer('backlog', options.backlog, DEFAULTS.backlog, 0, 0x7fffffff),
-    maxPayload: integer('maxPayload', options.maxPayload, DEFAULTS.maxPayload, 1, MAX_PAYLOAD_LIMIT),
-    maxHeaderSize: integer('maxHeaderSize', options.maxHeaderSize, DEFAULTS.maxHeaderSize, 256, 1024 * 1024),
-    maxConnections: integer('maxConnections', options.maxConnections, DEFAULTS.maxConnections, 0, 0xffffffff),
-    handshakeTimeout: integer('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout, 0, 0x7fffffff),
-    closeTimeout: integer('closeTimeout', options.closeTimeout, DEFAULTS.closeTimeout, 0, 0x7fffffff),
-    idleTimeout: integer('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout, 0, 0x7fffffff),
-    sendPings: options.sendPings ?? true,
-    maxBackpressure: integer('maxBackpressure', options.maxBackpressure, DEFAULTS.maxBackpressure, 0, Number.MAX_SAFE_INTEGER),
+    backlog: integer('backlog', options.backlog, DEFAULT_BACKLOG, 0, 0x7fffffff),
+    maxPayload: integer('maxPayload', options.maxPayload, defaults.maxPayload, 1, MAX_PAYLOAD_LIMIT),
+    maxHeaderSize: integer('maxHeaderSize', options.maxHeaderSize, defaults.maxHeaderSize, 256, 1024 * 1024),
+    maxConnections: integer('maxConnections', options.maxConnections, defaults.maxConnections, 0, 0xffffffff),
+    handshakeTimeout: integer('handshakeTimeout', options.handshakeTimeout, defaults.handshakeTimeout, 0, 0x7fffffff),
+    closeTimeout: integer('closeTimeout', options.closeTimeout, defaults.closeTimeout, 0, 0x7fffffff),
+    idleTimeout: integer('idleTimeout', options.idleTimeout, defaults.idleTimeout, 0, 0x7fffffff),
+    sendPings: options.sendPings ?? defaults.sendPings,
+    maxBackpressure: integer('maxBackpressure', options.maxBackpressure, defaults.maxBackpressure, 0, Number.MAX_SAFE_INTEGER),
+    maxTotalBackpressure: integer(
+      'maxTotalBackpressure',
+      options.maxTotalBackpressure,
+      defaults.maxTotalBackpressure ?? DEFAULT_MAX_TOTAL_BACKPRESSURE,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
     backpressurePolicy: policy(options.backpressurePolicy),
-    maxFragments: integer('maxFragments', options.maxFragments, DEFAULTS.maxFragments, 0, 0xffffffff),
+    maxFragments: integer('maxFragments', options.maxFragments, defaults.maxFragments, 0, 0xffffffff),
     clientTracking: options.clientTracking ?? true,
     trustProxy: options.trustProxy ?? false,
     proxyProtocol: options.proxyProtocol ?? false,

@@ -23,7 +23,7 @@ export interface UpgradeRequest {
   clientAddress?: string;
 }
 
-/** The client's address for `request` (see UpgradeRequest.clientAddress). */
+/** @internal The client's address for `request` (see UpgradeRequest.clientAddress). */
 export function clientAddressOf(request: UpgradeRequest, trustProxy: boolean): string {
   if (trustProxy) {
     const forwarded = request.headers['x-forwarded-for'];
@@ -34,11 +34,11 @@ export function clientAddressOf(request: UpgradeRequest, trustProxy: boolean): s
 }
 
 /**
- * A request read by the core's own listener. Headers are parsed on first access: a server that
+ * @internal A request read by the core's own listener. Headers are parsed on first access: a server that
  * never looks at them (most echo and broadcast servers) pays one string per handshake, and idle
  * connections keep nothing of their request once the user drops it.
  */
-export class QueuedRequest implements UpgradeRequest {
+export class ListenerRequest implements UpgradeRequest {
   readonly method: string;
   readonly url: string;
   readonly httpVersion: string;
@@ -48,20 +48,12 @@ export class QueuedRequest implements UpgradeRequest {
   #headers: Record<string, string> | undefined;
   #rawHeaders: string[] | undefined;
 
-  /** `payload` is the core's UPGRADE payload: "address\0port\0family\0" and the raw request head. */
-  constructor(payload: Buffer) {
-    const text = payload.toString('latin1');
-    const addressEnd = text.indexOf('\0');
-    const portEnd = text.indexOf('\0', addressEnd + 1);
-    const familyEnd = text.indexOf('\0', portEnd + 1);
-    this.socket = {
-      remoteAddress: text.slice(0, addressEnd),
-      remotePort: Number(text.slice(addressEnd + 1, portEnd)),
-      remoteFamily: text.charCodeAt(portEnd + 1) === 0x36 /* '6' */ ? 'IPv6' : 'IPv4',
-    };
-    this.#head = text.slice(familyEnd + 1);
-    const lineEnd = this.#head.indexOf('\r\n');
-    const requestLine = this.#head.slice(0, lineEnd);
+  /** `head` is the request head as the core validated it (request line, headers, CRLFs). */
+  constructor(socket: RequestSocketInfo, head: string) {
+    this.socket = socket;
+    this.#head = head;
+    const lineEnd = head.indexOf('\r\n');
+    const requestLine = head.slice(0, lineEnd);
     const firstSpace = requestLine.indexOf(' ');
     const lastSpace = requestLine.lastIndexOf(' ');
     this.method = requestLine.slice(0, firstSpace);

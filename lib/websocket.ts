@@ -1,17 +1,15 @@
 // One server-side connection. A plain object holding the connection's id (slot + generation):
 // every call goes straight to the native core, which frames into the connection's output; the
 // bytes leave in one write per connection at the end of the batch or of the current tick.
-import { CLOSED, CLOSING, CONNECTING, MAX_CONTROL_PAYLOAD, OPEN, Opcode, type ReadyState } from './constants';
+import { CLOSED, CLOSING, CONNECTING, isSendableCloseCode, OPEN, type ReadyState } from './constants';
+import { type Core, SEND_DROPPED } from './core';
 import { BackpressureError, type WebSocketError } from './errors';
 import { LeanEventEmitter } from './lean-event-emitter';
-import type { NativeServer } from './native';
 
-/** What a WebSocket needs from the server that owns it. */
+/** @internal What a WebSocket needs from the server that owns it (one object per server). */
 export interface ConnectionHost {
-  readonly native: NativeServer;
-  readonly options: { readonly maxBackpressure: number };
-  /** Arranges for queued output to be written once the current tick ends. */
-  scheduleFlush(): void;
+  readonly core: Core;
+  readonly maxBackpressure: number;
 }
 
 export type SendCallback = (error?: Error) => void;
@@ -40,7 +38,6 @@ export interface WebSocketEvents {
 }
 
 const kNotOpen = 'WebSocket is not open';
-const kDropped = -3; // CallStatus::DROPPED in native/core/server.h
 // WebSocket's #state: the ReadyState in the two low bits, then flags.
 const kReadyStateMask = 3;
 const kFragmenting = 4; // a send() with fin: false started a message that is not finished
@@ -63,14 +60,6 @@ function toBytes(data: WebSocketData): string | Uint8Array {
 
 function byteLength(data: string | Uint8Array): number {
   return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-}
-
-function isSendableCloseCode(code: number): boolean {
-  return (
-    Number.isInteger(code) &&
-    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
-      (code >= 3000 && code <= 4999))
-  );
 }
 
 export class WebSocket extends LeanEventEmitter {
@@ -125,7 +114,7 @@ export class WebSocket extends LeanEventEmitter {
   /** Bytes queued for this connection that the kernel has not taken yet. */
   get bufferedAmount(): number {
     if (this.readyState === CLOSED) return this.#lastBufferedAmount;
-    const amount = this.#host.native.bufferedAmount(this.#slot, this.#generation);
+    const amount = this.#host.core.bufferedAmount(this.#slot, this.#generation);
     return amount < 0 ? this.#lastBufferedAmount : amount;
   }
 
@@ -143,18 +132,19 @@ export class WebSocket extends LeanEventEmitter {
     const bytes = toBytes(data);
     const binary = options?.binary ?? typeof bytes !== 'string';
     const fin = options?.fin ?? true;
-    const opcode = this.#state & kFragmenting ? Opcode.CONTINUATION : binary ? Opcode.BINARY : Opcode.TEXT;
+    const opcodes = this.#host.core.opcodes;
+    const opcode = this.#state & kFragmenting ? opcodes.CONTINUATION : binary ? opcodes.BINARY : opcodes.TEXT;
     if (!this._queue(bytes, opcode, fin, cb)) return false;
     this.#state = fin ? this.#state & ~kFragmenting : this.#state | kFragmenting;
     return true;
   }
 
   ping(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
-    return this._control(Opcode.PING, data, mask, cb);
+    return this._control(this.#host.core.opcodes.PING, data, mask, cb);
   }
 
   pong(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
-    return this._control(Opcode.PONG, data, mask, cb);
+    return this._control(this.#host.core.opcodes.PONG, data, mask, cb);
   }
 
   /** Starts the closing handshake. The 'close' event follows once the TCP connection is down. */
@@ -164,35 +154,38 @@ export class WebSocket extends LeanEventEmitter {
       throw new TypeError(`First argument must be a valid error code number, got ${String(code)}`);
     }
     const reasonText = reason === undefined ? '' : typeof reason === 'string' ? reason : reason.toString('utf8');
-    if (Buffer.byteLength(reasonText) > MAX_CONTROL_PAYLOAD - 2) {
-      throw new RangeError('The message must not be greater than 123 bytes');
+    const maxReason = this.#host.core.maxControlPayload - 2; // after the two-byte code
+    if (Buffer.byteLength(reasonText) > maxReason) {
+      throw new RangeError(`The message must not be greater than ${maxReason} bytes`);
     }
     if (code === undefined && reasonText) {
       throw new TypeError('A close reason needs a close code');
     }
     this.#state = withReadyState(this.#state, CLOSING);
-    this.#host.native.close(this.#slot, this.#generation, code ?? 0, reasonText);
-    this.#host.scheduleFlush();
+    this.#host.core.close(this.#slot, this.#generation, code ?? 0, reasonText);
   }
 
   /** Drops the connection at once, without a closing handshake ('close' reports 1006). */
   terminate(): void {
     if (this.readyState === CLOSED) return;
     this.#state = withReadyState(this.#state, CLOSING);
-    this.#host.native.terminate(this.#slot, this.#generation);
+    this.#host.core.terminate(this.#slot, this.#generation);
   }
 
   // TypeScript-private rather than #private: #methods cost every instance a field (V8's brand).
-  private _control(opcode: Opcode, data: WebSocketData | undefined, mask: boolean | SendCallback | undefined, cb?: SendCallback) {
+  /** @internal */
+  private _control(opcode: number, data: WebSocketData | undefined, mask: boolean | SendCallback | undefined, cb?: SendCallback) {
     if (typeof mask === 'function') cb = mask;
     const bytes = data === undefined ? Buffer.alloc(0) : toBytes(data);
-    if (byteLength(bytes) > MAX_CONTROL_PAYLOAD) {
-      throw new RangeError('The data size must not be greater than 125 bytes');
+    const limit = this.#host.core.maxControlPayload;
+    if (byteLength(bytes) > limit) {
+      throw new RangeError(`The data size must not be greater than ${limit} bytes`);
     }
     return this._queue(bytes, opcode, true, cb);
   }
 
-  private _queue(bytes: string | Uint8Array, opcode: Opcode, fin: boolean, cb: SendCallback | undefined): boolean {
+  /** @internal */
+  private _queue(bytes: string | Uint8Array, opcode: number, fin: boolean, cb: SendCallback | undefined): boolean {
     const readyState = this.readyState;
     if (readyState !== OPEN) {
       if (cb) {
@@ -201,8 +194,8 @@ export class WebSocket extends LeanEventEmitter {
       }
       return false;
     }
-    const buffered = this.#host.native.send(this.#slot, this.#generation, bytes, opcode, fin);
-    if (buffered === kDropped) {
+    const buffered = this.#host.core.send(this.#slot, this.#generation, bytes, opcode, fin);
+    if (buffered === SEND_DROPPED) {
       if (cb) process.nextTick(cb, new BackpressureError());
       return false;
     }
@@ -211,11 +204,11 @@ export class WebSocket extends LeanEventEmitter {
       return false;
     }
     this.#lastBufferedAmount = buffered;
-    this.#host.scheduleFlush();
-    // The bytes are in the connection's output now (as ws's are in the socket's buffer):
-    // the callback runs once that output has been handed to the kernel.
+    // The bytes are in the connection's output now (as ws's are in the socket's buffer). The
+    // callback runs from setImmediate, after the flush at the end of this batch or tick has
+    // tried to write them; it does not wait for the kernel to take every byte.
     if (cb) setImmediate(cb);
-    const limit = this.#host.options.maxBackpressure;
+    const limit = this.#host.maxBackpressure;
     return limit === 0 || buffered < limit;
   }
 

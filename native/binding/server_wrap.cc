@@ -52,10 +52,14 @@ void scheduleTrailingTrim(napi_env env) {
 
 }  // namespace
 
+// Outlives the ServerWrap until libuv has closed both handles. Their close callbacks are code of
+// this addon, so Node must not unload it before they ran (a Worker exits with a live server):
+// the async cleanup hook holds the environment's teardown until the last one.
 struct ServerWrap::LoopHandles {
   uv_poll_t poll;
   uv_timer_t timer;
   ServerWrap* owner;
+  napi_async_cleanup_hook_handle cleanupHook = nullptr;
   int open = 2;
 };
 
@@ -123,7 +127,7 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   handles_->timer.data = handles_;
   uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->timer));  // the poll handle keeps the loop alive
   uv_poll_start(&handles_->poll, UV_READABLE, &ServerWrap::onPoll);
-  napi_add_env_cleanup_hook(env, &ServerWrap::onCleanup, this);
+  napi_add_async_cleanup_hook(env, &ServerWrap::onCleanup, handles_, &handles_->cleanupHook);
 
   // send() is the hot path: a plain N-API function carrying `this` as its data skips both the
   // unwrap (a private-symbol lookup) and node-addon-api's per-call wrapping.
@@ -132,12 +136,13 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   info.This().As<Napi::Object>().Set("send", Napi::Value(env, sendFunction));
 }
 
-ServerWrap::~ServerWrap() {
-  napi_remove_env_cleanup_hook(Env(), &ServerWrap::onCleanup, this);
-  shutdown();
-}
+ServerWrap::~ServerWrap() { shutdown(); }
 
-void ServerWrap::onCleanup(void* self) { static_cast<ServerWrap*>(self)->shutdown(); }
+// The environment is going away with the server still open.
+void ServerWrap::onCleanup(napi_async_cleanup_hook_handle /*hook*/, void* data) {
+  ServerWrap* self = static_cast<LoopHandles*>(data)->owner;
+  if (self) self->shutdown();  // otherwise the handles are closing already
+}
 
 void ServerWrap::shutdown() {
   if (destroyed_) return;
@@ -146,7 +151,9 @@ void ServerWrap::shutdown() {
     handles_->owner = nullptr;
     auto closed = [](uv_handle_t* handle) {
       auto* handles = static_cast<LoopHandles*>(handle->data);
-      if (--handles->open == 0) delete handles;
+      if (--handles->open > 0) return;
+      if (handles->cleanupHook) napi_remove_async_cleanup_hook(handles->cleanupHook);
+      delete handles;
     };
     uv_poll_stop(&handles_->poll);
     uv_timer_stop(&handles_->timer);
@@ -191,9 +198,7 @@ void ServerWrap::deliverEvents() {
     size_t count = delivering_.records.size();
     Napi::Uint32Array records = recordsView(count * EVENT_RECORD_WORDS);
     std::memcpy(records.Data(), delivering_.records.data(), count * sizeof(EventRecord));
-    static const uint8_t none = 0;
-    const uint8_t* bytes = delivering_.data.empty() ? &none : delivering_.data.data();
-    Napi::Value data = Napi::Buffer<uint8_t>::Copy(env, bytes, delivering_.data.size());
+    Napi::Value data = payloadChunks();
     Napi::Value externals = env.Undefined();
     if (!delivering_.externals.empty()) {
       Napi::Array list = Napi::Array::New(env, delivering_.externals.size());
@@ -231,6 +236,33 @@ void ServerWrap::deliverEvents() {
   if (freedMemoryPending()) scheduleTrailingTrim(env);
   rearmTimer();
   updateRef();
+}
+
+// Small payloads reach JS in Buffers of at most PAYLOAD_CHUNK_BYTES, cut between records, so a
+// message the application keeps pins one chunk at most, not the whole turn with every other
+// connection's payloads. One allocation per chunk, none per message; a payload is never split
+// (the core keeps messages of 64 KiB and more in their own buffers, see MESSAGE_EXTERNAL).
+// JS finds a record's chunk by walking the chunks in record order (lib/core.ts).
+Napi::Array ServerWrap::payloadChunks() {
+  constexpr size_t PAYLOAD_CHUNK_BYTES = 64 * 1024;
+  Napi::Env env = Env();
+  static const uint8_t none = 0;
+  const uint8_t* bytes = delivering_.data.empty() ? &none : delivering_.data.data();
+  Napi::Array chunks = Napi::Array::New(env);
+  uint32_t count = 0;
+  size_t start = 0;
+  auto cut = [&](size_t end) { chunks.Set(count++, Napi::Buffer<uint8_t>::Copy(env, bytes + start, end - start)); };
+  for (const EventRecord& record : delivering_.records) {
+    bool external = record.kind == static_cast<uint32_t>(EventKind::MESSAGE) && (record.arg & MESSAGE_EXTERNAL);
+    if (external) continue;
+    size_t end = static_cast<size_t>(record.offset) + record.length;
+    if (end - start > PAYLOAD_CHUNK_BYTES && record.offset > start) {
+      cut(record.offset);
+      start = record.offset;
+    }
+  }
+  cut(delivering_.data.size());
+  return chunks;
 }
 
 // A burst (a ping flood, thousands of closes at once) grows the records array and the batch

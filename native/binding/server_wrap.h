@@ -3,7 +3,7 @@
 //
 // The core runs on the JS thread: a uv_poll_t watches the core's epoll fd and a uv_timer_t its
 // nearest deadline. Each turn hands every event to JS in one MakeCallback (records in a reused
-// Uint32Array, small payloads in one Buffer), then flushes the output the JS queued.
+// Uint32Array, small payloads in Buffers of at most 64 KiB), then flushes the output the JS queued.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -41,9 +41,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
 
   static void onPoll(uv_poll_t* handle, int status, int events);
   static void onTimer(uv_timer_t* handle);
-  static void onCleanup(void* self);
+  static void onCleanup(napi_async_cleanup_hook_handle hook, void* data);
   void runTurn();
   void deliverEvents();
+  Napi::Array payloadChunks();
   void afterUserCall();
   void shrinkAfterBurst(size_t count);
   void rearmTimer();

@@ -1,0 +1,239 @@
+// Core: lib's one facade over the binding's NativeServer. It alone knows the binding's shape:
+// it decodes each turn's records into named fields and calls one CoreEvents method per event,
+// parses the payload formats of UPGRADE and CLIENT_ERROR, maps call statuses to what callers
+// need, and owns the flush rule (review A2): a call that may queue output during a batch is
+// written by the binding right after the batch; outside a batch, Core flushes once at the end of
+// the current tick. Callers never schedule a flush themselves.
+import { WebSocketError } from './errors';
+import { type NativeBinding, type NativeConstants, type NativeServer, toNativeOptions } from './native';
+import type { NormalizedOptions } from './options';
+import { ListenerRequest, type RequestSocketInfo } from './request';
+
+/** What a server does with the events of a turn, one method per event kind. */
+export interface CoreEvents {
+  /** The core's own listener read a valid upgrade request: accept or reject it. */
+  upgrade(slot: number, generation: number, request: ListenerRequest): void;
+  message(slot: number, generation: number, data: Buffer, isBinary: boolean): void;
+  ping(slot: number, generation: number, data: Buffer): void;
+  pong(slot: number, generation: number, data: Buffer): void;
+  drain(slot: number, generation: number): void;
+  /** A protocol error; the connection's close follows. */
+  protocolError(slot: number, generation: number, error: WebSocketError): void;
+  /** The TCP connection is gone (an upgrade still being decided included). `reason` is a copy. */
+  close(slot: number, generation: number, code: number, reason: Buffer): void;
+  /** The core refused a handshake on its own listener (it has answered already). */
+  clientError(error: WebSocketError, socket: RequestSocketInfo): void;
+  /** accept(2) failed with `errno`; reported once per condition. */
+  acceptError(errno: number): void;
+  /** Not listening and the last connection is gone. */
+  stopped(): void;
+}
+
+export type Opcodes = NativeConstants['OPCODES'];
+
+/** What send() returns instead of a bufferedAmount. */
+export const SEND_CLOSED = -1; // the connection is closing or gone
+export const SEND_DROPPED = -2; // refused by the 'drop' backpressure policy
+
+export interface ListenResult {
+  /** 0 on success. */
+  errno: number;
+  syscall: string;
+  port: number;
+}
+
+export interface AdoptResult {
+  errno: number;
+  slot: number;
+  generation: number;
+}
+
+export class Core {
+  readonly opcodes: Opcodes;
+  readonly maxControlPayload: number;
+  readonly #server: NativeServer;
+  readonly #constants: NativeConstants;
+  readonly #events: CoreEvents;
+  #inBatch = false;
+  #flushScheduled = false;
+
+  constructor(binding: NativeBinding, options: NormalizedOptions, events: CoreEvents) {
+    this.#constants = binding.constants;
+    this.opcodes = binding.constants.OPCODES;
+    this.maxControlPayload = binding.constants.MAX_CONTROL_PAYLOAD;
+    this.#events = events;
+    this.#server = new binding.Server(toNativeOptions(options), this.#onBatch);
+  }
+
+  listen(host: string, port: number, backlog: number, reusePort: boolean): ListenResult {
+    const [errno, syscall, boundPort] = this.#server.listen(host, port, backlog, reusePort);
+    return { errno, syscall, port: boundPort };
+  }
+
+  stopListening(): void {
+    this.#server.stopListening();
+  }
+
+  /** Drops every connection, or only those the user has not seen; known ones report close. */
+  dropConnections(onlyUnknown: boolean): void {
+    this.#server.dropConnections(onlyUnknown);
+  }
+
+  /** The connection's bufferedAmount after queueing, or SEND_CLOSED / SEND_DROPPED. */
+  send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean): number {
+    const status = this.#server.send(slot, generation, data, opcode, fin);
+    if (status >= 0) {
+      this.#queued();
+      return status;
+    }
+    return status === this.#constants.CALL_STATUS.DROPPED ? SEND_DROPPED : SEND_CLOSED;
+  }
+
+  /** Starts the closing handshake (code 0: no code); false if the connection is already going. */
+  close(slot: number, generation: number, code: number, reason: string): boolean {
+    return this.#done(this.#server.close(slot, generation, code, reason));
+  }
+
+  terminate(slot: number, generation: number): boolean {
+    return this.#server.terminate(slot, generation) >= 0;
+  }
+
+  /** Answers 101 to an upgrade the core's listener read; false if the client has gone. */
+  acceptUpgrade(slot: number, generation: number, protocol: string, headerLines: string): boolean {
+    return this.#done(this.#server.accept(slot, generation, protocol, '', headerLines));
+  }
+
+  rejectUpgrade(slot: number, generation: number, status: number, headerLines: string, body: string): boolean {
+    return this.#done(this.#server.reject(slot, generation, status, headerLines, body));
+  }
+
+  /** Takes over a socket node:http upgraded: answers 101 and serves `head` as its first bytes. */
+  adopt(fd: number, key: string, protocol: string, headerLines: string, head: Buffer): AdoptResult {
+    const [errno, slot, generation] = this.#server.adopt(fd, key, protocol, '', headerLines, head);
+    if (errno === 0) this.#queued();
+    return { errno, slot, generation };
+  }
+
+  /** Bytes queued for the connection, or -1 if it is gone. */
+  bufferedAmount(slot: number, generation: number): number {
+    const amount = this.#server.bufferedAmount(slot, generation);
+    return amount < 0 ? -1 : amount;
+  }
+
+  connectionCount(): number {
+    return this.#server.connectionCount();
+  }
+
+  /** Closes every fd; the core is unusable afterwards. Never from inside a batch. */
+  destroy(): void {
+    this.#server.destroy();
+  }
+
+  #done(status: number): boolean {
+    if (status < 0) return false;
+    this.#queued();
+    return true;
+  }
+
+  // Output was queued: it leaves after the batch (the binding flushes) or at the end of this tick.
+  #queued(): void {
+    if (this.#inBatch || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    process.nextTick(this.#flush);
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    this.#server.flush();
+  };
+
+  // One call per reactor turn. A throwing listener does not cost the other events their
+  // delivery: the first error is rethrown once the batch is done (it becomes uncaughtException).
+  #onBatch = (count: number, records: Uint32Array, chunks: Buffer[], externals: Buffer[] | undefined): void => {
+    const k = this.#constants;
+    const words = k.RECORD_WORDS;
+    let chunkIndex = 0;
+    let chunk = chunks[0];
+    let chunkStart = 0; // offset of `chunk` in the turn's payload area
+    let failed = false;
+    let firstError: unknown;
+    this.#inBatch = true;
+    try {
+      for (let i = 0, r = 0; i < count; i++, r += words) {
+        const kind = records[r];
+        const offset = records[r + 3];
+        const length = records[r + 4];
+        const arg = records[r + 5];
+        let payload: Buffer;
+        if (kind === k.EVENT_MESSAGE && arg & k.MESSAGE_EXTERNAL) {
+          payload = externals![offset];
+        } else {
+          // Chunks are cut between records and records come in payload order.
+          while (offset + length > chunkStart + chunk.length) {
+            chunkStart += chunk.length;
+            chunk = chunks[++chunkIndex];
+          }
+          payload = chunk.subarray(offset - chunkStart, offset - chunkStart + length);
+        }
+        try {
+          this.#dispatch(kind, records[r + 1], records[r + 2], arg, payload);
+        } catch (error) {
+          if (!failed) {
+            failed = true;
+            firstError = error;
+          }
+        }
+      }
+    } finally {
+      this.#inBatch = false;
+    }
+    if (failed) throw firstError;
+  };
+
+  #dispatch(kind: number, slot: number, generation: number, arg: number, payload: Buffer): void {
+    const k = this.#constants;
+    const events = this.#events;
+    if (kind === k.EVENT_MESSAGE) {
+      events.message(slot, generation, payload, (arg & k.MESSAGE_BINARY) !== 0);
+    } else if (kind === k.EVENT_CLOSE) {
+      events.close(slot, generation, arg, Buffer.from(payload));
+    } else if (kind === k.EVENT_PING) {
+      events.ping(slot, generation, payload);
+    } else if (kind === k.EVENT_PONG) {
+      events.pong(slot, generation, payload);
+    } else if (kind === k.EVENT_DRAIN) {
+      events.drain(slot, generation);
+    } else if (kind === k.EVENT_ERROR) {
+      const info = k.ERRORS[arg];
+      events.protocolError(slot, generation, new WebSocketError(info.message, info.code, info.closeCode));
+    } else if (kind === k.EVENT_UPGRADE) {
+      events.upgrade(slot, generation, parseUpgrade(payload));
+    } else if (kind === k.EVENT_CLIENT_ERROR) {
+      const [reason = '', remoteAddress = '', port = '0'] = payload.toString('latin1').split('\0');
+      const socket = { remoteAddress, remotePort: Number(port), remoteFamily: familyOf(remoteAddress) };
+      events.clientError(new WebSocketError(reason, 'WS_ERR_INVALID_HANDSHAKE', arg), socket);
+    } else if (kind === k.EVENT_ACCEPT_ERROR) {
+      events.acceptError(arg);
+    } else if (kind === k.EVENT_STOPPED) {
+      events.stopped();
+    }
+  }
+}
+
+function familyOf(address: string): 'IPv4' | 'IPv6' {
+  return address.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+// UPGRADE's payload: "address\0port\0family\0" ('4' or '6'), then the raw request head.
+function parseUpgrade(payload: Buffer): ListenerRequest {
+  const text = payload.toString('latin1');
+  const addressEnd = text.indexOf('\0');
+  const portEnd = text.indexOf('\0', addressEnd + 1);
+  const familyEnd = text.indexOf('\0', portEnd + 1);
+  const socket: RequestSocketInfo = {
+    remoteAddress: text.slice(0, addressEnd),
+    remotePort: Number(text.slice(addressEnd + 1, portEnd)),
+    remoteFamily: text.charCodeAt(portEnd + 1) === 0x36 /* '6' */ ? 'IPv6' : 'IPv4',
+  };
+  return new ListenerRequest(socket, text.slice(familyEnd + 1));
+}
