@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import net from 'node:net';
 import { buildRequest, encodeFrame, OP } from '../helpers/raw-ws.mjs';
-import { withTimeout } from './util.mjs';
+import { withTimeout } from '../helpers/timeout.mjs';
 
 const TURNS = 10_000;
 const CLIENTS = 8;
