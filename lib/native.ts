@@ -60,8 +60,8 @@ export interface NativeConstants {
   EVENT_DRAIN: number;
   EVENT_ERROR: number;
   EVENT_CLIENT_ERROR: number;
-  EVENT_LISTEN_ERROR: number;
-  EVENT_IDLE: number;
+  EVENT_ACCEPT_ERROR: number;
+  EVENT_STOPPED: number;
   MESSAGE_BINARY: number;
   MESSAGE_EXTERNAL: number;
   RECORD_WORDS: number;

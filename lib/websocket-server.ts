@@ -358,10 +358,10 @@ export class WebSocketServer extends EventEmitter implements ConnectionHost {
       case K.EVENT_CLIENT_ERROR:
         this.#onClientError(arg, payload);
         return;
-      case K.EVENT_IDLE:
+      case K.EVENT_STOPPED:
         this.#maybeFinishClose();
         return;
-      case K.EVENT_LISTEN_ERROR: {
+      case K.EVENT_ACCEPT_ERROR: {
         const error = new SystemError(arg, 'accept');
         if (this.listenerCount('error') > 0) this.emit('error', error);
         else process.emitWarning(`epollws: ${error.message}; new connections are being dropped`);

@@ -19,8 +19,8 @@ Napi::Object constants(Napi::Env env) {
   out.Set("EVENT_DRAIN", static_cast<uint32_t>(EventKind::DRAIN));
   out.Set("EVENT_ERROR", static_cast<uint32_t>(EventKind::ERROR));
   out.Set("EVENT_CLIENT_ERROR", static_cast<uint32_t>(EventKind::CLIENT_ERROR));
-  out.Set("EVENT_LISTEN_ERROR", static_cast<uint32_t>(EventKind::LISTEN_ERROR));
-  out.Set("EVENT_IDLE", static_cast<uint32_t>(EventKind::IDLE));
+  out.Set("EVENT_ACCEPT_ERROR", static_cast<uint32_t>(EventKind::ACCEPT_ERROR));
+  out.Set("EVENT_STOPPED", static_cast<uint32_t>(EventKind::STOPPED));
   out.Set("MESSAGE_BINARY", epollws::MESSAGE_BINARY);
   out.Set("MESSAGE_EXTERNAL", epollws::MESSAGE_EXTERNAL);
   out.Set("RECORD_WORDS", static_cast<uint32_t>(epollws::EVENT_RECORD_WORDS));

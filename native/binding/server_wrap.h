@@ -44,8 +44,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   static void onCleanup(void* self);
   void runTurn();
   void deliverEvents();
-  void afterUserCall();
-  void shrinkAfterBurst(size_t count);
+  void followDeadlines();
+  void releaseRecordsAfterBurst(size_t count);
   void rearmTimer();
   void updateRef();
   void shutdown();

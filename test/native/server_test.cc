@@ -1,5 +1,5 @@
 // The reactor end to end, in C++ alone, under ASan/UBSan: a Server on 127.0.0.1, real client
-// sockets, turns driven by hand as the binding would (runTurn, takeBatch, flush, releaseDelivered).
+// sockets, turns driven by hand as the binding would (runTurn, takeBatch, endTurn).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -43,8 +43,7 @@ std::vector<Event> turn(Server& server, int timeoutMs = 50) {
     }
     events.push_back(std::move(e));
   }
-  server.flush();
-  server.releaseDelivered();
+  server.endTurn();
   return events;
 }
 
@@ -134,7 +133,7 @@ int openClient(Server& server, uint16_t port, ConnectionId* id, const std::strin
   Event upgrade;
   if (!waitFor(server, EventKind::UPGRADE, &upgrade)) return -1;
   *id = upgrade.id;
-  server.accept(upgrade.id, "", "", "");
+  server.acceptUpgrade(upgrade.id, "", "", "");
   std::string response = readSome(server, fd, 129);
   if (response.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == std::string::npos) return -1;
   return fd;
@@ -159,7 +158,7 @@ void testEchoAndClose() {
   CHECK(waitFor(server, EventKind::MESSAGE, &message));
   CHECK_EQ(message.payload.size(), big.size());
   CHECK(message.arg & MESSAGE_EXTERNAL);
-  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("hi"), 2), 0);
+  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("hi"), 2).status, 0);
   server.flush();
   std::string echoed = readSome(server, fd, 4);
   CHECK_EQ(echoed, std::string("\x81\x02hi", 4));
@@ -175,7 +174,7 @@ void testEchoAndClose() {
   CHECK_EQ(closed.payload, std::string("bye"));
   CHECK_EQ(server.connectionCount(), 0u);
   // A stale id does nothing once the slot was released.
-  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("x"), 1), -1);
+  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("x"), 1).status, -1);
 }
 
 // The client's close frame is echoed and its code and reason reach the CLOSE event: with a reason of
@@ -313,11 +312,11 @@ void testTimeoutsAndShutdown() {
   ::close(slow);
   ::close(fd);
 
-  // Shutdown: stop listening, drop what is left; IDLE reports the end.
+  // Shutdown: stop listening, drop what is left; STOPPED reports the end.
   fd = openClient(server, listening.port, &id);
   server.stopListening();
   server.dropConnections(false);
-  CHECK(waitFor(server, EventKind::IDLE, nullptr));
+  CHECK(waitFor(server, EventKind::STOPPED, nullptr));
   CHECK_EQ(server.connectionCount(), 0u);
   ::close(fd);
 }
@@ -334,7 +333,7 @@ void testBackpressure() {
   std::string chunk(32 * 1024, 'x');
   int dropped = 0;
   for (int i = 0; i < 2000 && dropped == 0; ++i) {
-    int status = server.send(id, Opcode::BINARY, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size());
+    int status = server.send(id, Opcode::BINARY, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()).status;
     if (status == static_cast<int>(CallStatus::DROPPED)) ++dropped;
     server.flush();
   }
