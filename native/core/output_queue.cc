@@ -10,16 +10,22 @@ size_t OutputQueue::footprint() const {
   return bytes;
 }
 
-uint8_t* OutputQueue::append(size_t length, size_t& total) {
+void OutputQueue::appendCopy(const void* bytes, size_t length, size_t& total) {
+  if (length == 0) return;
   queued_ += length;
   total += length;
-  if (!segments_.empty()) {
-    Segment& tail = segments_.back();
-    if (tail.owned && tail.block->capacity() - tail.block->size() >= length) return tail.block->grow(length);
+  const uint8_t* from = static_cast<const uint8_t*>(bytes);
+  if (!segments_.empty() && segments_.back().owned) {
+    SharedFrame* tail = segments_.back().block;
+    size_t room = std::min(tail->capacity() - tail->size(), length);
+    if (room) std::memcpy(tail->grow(room), from, room);
+    from += room;
+    length -= room;
+    if (length == 0) return;
   }
   SharedFrame* block = SharedFrame::create(std::max(TAIL_BLOCK, length));
   segments_.push_back({block, 0, true});
-  return block->grow(length);
+  std::memcpy(block->grow(length), from, length);
 }
 
 void OutputQueue::appendShared(SharedFrameRef frame, size_t offset, size_t& total) {

@@ -7,9 +7,9 @@
 // write); a large payload, and later a frame published to many sockets, is a segment of its own
 // held by reference (SharedFrame). The queue is written with one writev over many segments.
 //
-// Memory rule: blocks are never reallocated (no doubling): a new tail block is started when a frame
-// does not fit, so a connection holds at most its queued bytes plus one tail block's free room (the
-// segment list itself is a few words per block). Written blocks are freed at once; an emptied queue
+// Memory rule: blocks are never reallocated (no doubling), and a copy that does not fit the tail
+// fills it and continues in a new block, so a connection holds at most its queued bytes plus one
+// tail block's free room (the segment list itself is a few words per block). Written blocks are freed at once; an emptied queue
 // keeps one small tail block for a busy connection, and release() leaves an idle one owning nothing.
 //
 // Every call that changes the queued size takes `total`, the server-wide count of queued bytes
@@ -45,11 +45,9 @@ class OutputQueue {
   size_t footprint() const;
   size_t segmentCount() const { return segments_.size(); }
 
-  // Reserves `length` bytes at the end of the owned tail and returns where to write them.
-  uint8_t* append(size_t length, size_t& total);
-  void appendCopy(const void* bytes, size_t length, size_t& total) {
-    if (length) std::memcpy(append(length, total), bytes, length);
-  }
+  // Copies `length` bytes to the end: into the tail block's free room first, the rest into a new
+  // tail block, so every block but the last is full.
+  void appendCopy(const void* bytes, size_t length, size_t& total);
   // Queues the bytes of `frame` by reference (from `offset` on).
   void appendShared(SharedFrameRef frame, size_t offset, size_t& total);
 

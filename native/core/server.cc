@@ -166,6 +166,7 @@ void Server::handleConnectionEvent(Connection* conn, uint32_t events) {
 }
 
 void Server::handleReadable(Connection* conn) {
+  size_t readThisTurn = 0;
   for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
     if (conn->state == ConnState::CLOSED || conn->readPaused || conn->outputPaused) return;
     if (shouldPauseReading(conn)) {
@@ -173,6 +174,11 @@ void Server::handleReadable(Connection* conn) {
       updateInterest(conn);
       return;
     }
+    // What is read now may all be answered after the batch: read no more than the room left
+    // below the pause threshold, so the answers cannot take the queue to the limit (level-
+    // triggered epoll reports the rest next turn).
+    size_t room = readRoom(conn, readThisTurn);
+    if (room == 0) return;
     // The rest of a large frame goes straight into the message's reassembly buffer (sized from
     // the frame header): the payload is copied once, by the kernel. Reading exactly up to the
     // frame's end keeps the next frame's bytes for the normal path.
@@ -186,6 +192,7 @@ void Server::handleReadable(Connection* conn) {
         capacity = static_cast<size_t>(remaining);
       }
     }
+    if (capacity > room) capacity = room;
     IoResult read = conn->io.read(buffer, capacity);
     if (read.status == IoResult::Status::WOULD_BLOCK) return;
     if (read.status != IoResult::Status::OK) {
@@ -194,6 +201,7 @@ void Server::handleReadable(Connection* conn) {
       return;
     }
     size_t len = read.bytes;
+    readThisTurn += len;
     conn->lastActivityMs = nowMs_;  // the timer wheel notices when its entry comes due
     conn->pingSent = false;
     switch (conn->state) {

@@ -151,6 +151,7 @@ class Server : private AcceptSink {
   void closeConnection(Connection* conn);
   void updateInterest(Connection* conn);
   bool shouldPauseReading(const Connection* conn) const;
+  size_t readRoom(const Connection* conn, size_t readThisTurn) const;
   size_t totalBudgetCutoff();
   void enforceTotalBudget();
   void setDeadline(Connection* conn, uint32_t afterMs);

@@ -60,15 +60,13 @@ void Server::markDirty(Connection* conn) {
 // writev now, straight from the caller's memory, and only what the kernel did not take is copied
 // (once, into an exact-size segment). False: the connection broke and is closed.
 bool Server::queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+  uint8_t header[MAX_FRAME_HEADER];
+  conn->output.appendCopy(header, writeFrameHeader(header, opcode, length, fin), totalQueued_);
   if (length < LARGE_PAYLOAD_MIN) {
-    uint8_t* out = conn->output.append(frameHeaderSize(length) + length, totalQueued_);
-    out += writeFrameHeader(out, opcode, length, fin);
-    if (length) std::memcpy(out, payload, length);
+    conn->output.appendCopy(payload, length, totalQueued_);
     markDirty(conn);
     return true;
   }
-  uint8_t header[MAX_FRAME_HEADER];
-  conn->output.appendCopy(header, writeFrameHeader(header, opcode, length, fin), totalQueued_);
   size_t payloadDone = 0;
   if (!conn->writeArmed) {
     iovec parts[MAX_IOV];
@@ -117,8 +115,10 @@ void Server::queueClose(Connection* conn, uint16_t code, std::string_view reason
 //   the sockets holding the most (those at or above totalBudgetCutoff()); with 'close' they are
 //   also dropped at the end of the turn, so the total stays within the bound plus one turn's output.
 // - Read pausing: a socket whose queue reaches half of maxBackpressure is not read until it drains
-//   to a quarter. A request/response peer that does not read its answers then meets TCP
-//   backpressure (its sends block) instead of growing the server or being dropped.
+//   to a quarter, and a turn reads no more from a socket than the room left below that half (its
+//   answers, queued after the batch, then stay under the limit). A request/response peer that does
+//   not read its answers meets TCP backpressure (its sends block) instead of growing the server or
+//   being dropped.
 // The user learns of a refusal by the status and gets DRAIN once the queue has emptied.
 bool Server::admitOutput(Connection* conn) {
   size_t queued = conn->output.size();
@@ -168,6 +168,13 @@ void Server::enforceTotalBudget() {
 
 bool Server::shouldPauseReading(const Connection* conn) const {
   return options_.maxBackpressure != 0 && conn->output.size() >= options_.maxBackpressure / 2;
+}
+
+size_t Server::readRoom(const Connection* conn, size_t readThisTurn) const {
+  if (options_.maxBackpressure == 0) return SIZE_MAX;
+  size_t threshold = options_.maxBackpressure / 2;
+  size_t used = conn->output.size() + readThisTurn;
+  return used >= threshold ? 0 : threshold - used;
 }
 
 SendResult Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
