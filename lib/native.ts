@@ -105,7 +105,7 @@ export interface NativeConstants {
   RECORD_WORDS: number;
   MAX_CONTROL_PAYLOAD: number;
   OPCODES: { CONTINUATION: number; TEXT: number; BINARY: number; CLOSE: number; PING: number; PONG: number };
-  CALL_STATUS: { OK: number; CLOSED: number; WRONG_STATE: number; DROPPED: number };
+  CALL_STATUS: { OK: number; CLOSED: number; WRONG_STATE: number; DROPPED: number; INVALID_HEADERS: number };
   DEFAULTS: NativeDefaults;
   ERRORS: NativeErrorInfo[];
 }

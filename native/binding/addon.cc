@@ -35,6 +35,7 @@ Napi::Object callStatuses(Napi::Env env) {
   out.Set("CLOSED", i32(CallStatus::CLOSED));
   out.Set("WRONG_STATE", i32(CallStatus::WRONG_STATE));
   out.Set("DROPPED", i32(CallStatus::DROPPED));
+  out.Set("INVALID_HEADERS", i32(CallStatus::INVALID_HEADERS));
   return out;
 }
 
@@ -50,6 +51,7 @@ Napi::Object defaults(Napi::Env env) {
   out.Set("idleTimeout", core.idleTimeoutMs);
   out.Set("sendPings", core.sendPings);
   out.Set("maxBackpressure", static_cast<double>(core.maxBackpressure));
+  out.Set("maxTotalBackpressure", static_cast<double>(core.maxTotalBackpressure));
   out.Set("maxFragments", core.maxFragments);
   return out;
 }
@@ -78,8 +80,8 @@ Napi::Object constants(Napi::Env env) {
   out.Set("EVENT_DRAIN", u32(EventKind::DRAIN));
   out.Set("EVENT_ERROR", u32(EventKind::ERROR));
   out.Set("EVENT_CLIENT_ERROR", u32(EventKind::CLIENT_ERROR));
-  out.Set("EVENT_ACCEPT_ERROR", u32(EventKind::LISTEN_ERROR));
-  out.Set("EVENT_STOPPED", u32(EventKind::IDLE));
+  out.Set("EVENT_ACCEPT_ERROR", u32(EventKind::ACCEPT_ERROR));
+  out.Set("EVENT_STOPPED", u32(EventKind::STOPPED));
   out.Set("MESSAGE_BINARY", epollws::MESSAGE_BINARY);
   out.Set("MESSAGE_EXTERNAL", epollws::MESSAGE_EXTERNAL);
   out.Set("RECORD_WORDS", static_cast<uint32_t>(epollws::EVENT_RECORD_WORDS));

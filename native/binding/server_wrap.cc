@@ -103,6 +103,10 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   if (maxBackpressure.IsNumber()) {
     core.maxBackpressure = static_cast<uint64_t>(maxBackpressure.As<Napi::Number>().DoubleValue());
   }
+  Napi::Value maxTotalBackpressure = options.Get("maxTotalBackpressure");
+  if (maxTotalBackpressure.IsNumber()) {
+    core.maxTotalBackpressure = static_cast<uint64_t>(maxTotalBackpressure.As<Napi::Number>().DoubleValue());
+  }
   core.dropOnBackpressure = options.Get("dropOnBackpressure").ToBoolean().Value();
   core.maxFragments = optionU32(options, "maxFragments", core.maxFragments);
   core.proxyProtocol = options.Get("proxyProtocol").ToBoolean().Value();
@@ -228,11 +232,10 @@ void ServerWrap::deliverEvents() {
       napi_fatal_exception(env, error.Value());
     }
     delivering_.clear();
-    shrinkAfterBurst(count);
+    releaseRecordsAfterBurst(count);
   }
   if (destroyed_) return;  // the user destroyed the server from inside the batch
-  server_->flush();
-  server_->releaseDelivered();
+  server_->endTurn();
   if (freedMemoryPending()) scheduleTrailingTrim(env);
   rearmTimer();
   updateRef();
@@ -265,22 +268,19 @@ Napi::Array ServerWrap::payloadChunks() {
   return chunks;
 }
 
-// A burst (a ping flood, thousands of closes at once) grows the records array and the batch
-// buffers; once batches are small again, let the memory go.
-void ServerWrap::shrinkAfterBurst(size_t count) {
+// A burst (a ping flood, thousands of closes at once) grows the JS records array; once batches are
+// small again, let it go. (The core's own batch buffers shrink in Server::takeBatch.)
+void ServerWrap::releaseRecordsAfterBurst(size_t count) {
   constexpr size_t LARGE_WORDS = 64 * 1024;
   if (recordsCapacity_ > LARGE_WORDS && count * EVENT_RECORD_WORDS < recordsCapacity_ / 8) {
     records_.Reset();
     recordsCapacity_ = 0;
   }
-  if (delivering_.data.capacity() > (1u << 20)) {
-    noteFreedMemory(delivering_.data.capacity());
-    delivering_.data.release();
-  }
-  if (delivering_.records.capacity() > LARGE_WORDS) std::vector<EventRecord>().swap(delivering_.records);
 }
 
-void ServerWrap::afterUserCall() { rearmTimer(); }
+// A user call may have set or cleared a deadline (close timeout, handshake deadline): the uv timer
+// must follow the wheel's next tick.
+void ServerWrap::followDeadlines() { rearmTimer(); }
 
 void ServerWrap::rearmTimer() {
   if (!handles_) return;
@@ -355,7 +355,7 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
   if (argc >= 5) napi_get_value_bool(env, args[4], &fin);
   ConnectionId id{slot, generation};
 
-  int status;
+  SendResult sent;
   size_t length = 0;
   napi_valuetype type;
   napi_typeof(env, args[2], &type);
@@ -363,8 +363,8 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
     napi_get_value_string_utf8(env, args[2], nullptr, 0, &length);
     self->scratch_.resize(length + 1);  // napi writes a terminating NUL
     napi_get_value_string_utf8(env, args[2], self->scratch_.data(), length + 1, &length);
-    status = self->server_->send(id, static_cast<Opcode>(opcode),
-                                 reinterpret_cast<const uint8_t*>(self->scratch_.data()), length, fin);
+    sent = self->server_->send(id, static_cast<Opcode>(opcode),
+                               reinterpret_cast<const uint8_t*>(self->scratch_.data()), length, fin);
   } else {
     void* bytes = nullptr;
     napi_typedarray_type arrayType;
@@ -373,10 +373,9 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, nullptr, "send() data must be a string or a Uint8Array");
       return nullptr;
     }
-    status = self->server_->send(id, static_cast<Opcode>(opcode), static_cast<const uint8_t*>(bytes), length, fin);
+    sent = self->server_->send(id, static_cast<Opcode>(opcode), static_cast<const uint8_t*>(bytes), length, fin);
   }
-  if (status >= 0) status = 0;
-  double buffered = status < 0 ? status : static_cast<double>(self->server_->bufferedAmount(id));
+  double buffered = sent.status < 0 ? sent.status : static_cast<double>(sent.buffered);
   napi_create_double(env, buffered, &result);
   return result;
 }
@@ -386,30 +385,34 @@ Napi::Value ServerWrap::close(const Napi::CallbackInfo& info) {
   if (destroyed_) return Napi::Number::New(info.Env(), -1);
   std::string reason = stringOrEmpty(info[3]);
   int status = server_->close(idFrom(info), static_cast<uint16_t>(toU32(info[2])), reason);
-  afterUserCall();
+  followDeadlines();
   return Napi::Number::New(info.Env(), status);
 }
 
+// terminate(slot, generation): the connection closes at once (no deadline remains to follow).
 Napi::Value ServerWrap::terminate(const Napi::CallbackInfo& info) {
   if (destroyed_) return Napi::Number::New(info.Env(), -1);
-  return Napi::Number::New(info.Env(), server_->terminate(idFrom(info)));
-}
-
-// accept(slot, generation, protocol, extensions, extraHeaderLines)
-Napi::Value ServerWrap::accept(const Napi::CallbackInfo& info) {
-  if (destroyed_) return Napi::Number::New(info.Env(), -1);
-  int status = server_->accept(idFrom(info), stringOrEmpty(info[2]), stringOrEmpty(info[3]),
-                               stringOrEmpty(info[4]));
-  afterUserCall();
+  int status = server_->terminate(idFrom(info));
+  followDeadlines();
   return Napi::Number::New(info.Env(), status);
 }
 
-// reject(slot, generation, status, extraHeaderLines, body)
+// accept(slot, generation, protocol, extensions, extraHeaderLines) -> CallStatus
+// (-4: the headers are not valid HTTP header lines; nothing was sent)
+Napi::Value ServerWrap::accept(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  int status = server_->acceptUpgrade(idFrom(info), stringOrEmpty(info[2]), stringOrEmpty(info[3]),
+                               stringOrEmpty(info[4]));
+  followDeadlines();
+  return Napi::Number::New(info.Env(), status);
+}
+
+// reject(slot, generation, status, extraHeaderLines, body) -> CallStatus (-4 as for accept)
 Napi::Value ServerWrap::reject(const Napi::CallbackInfo& info) {
   if (destroyed_) return Napi::Number::New(info.Env(), -1);
-  int status = server_->reject(idFrom(info), static_cast<int>(toU32(info[2])), stringOrEmpty(info[3]),
-                               stringOrEmpty(info[4]));
-  afterUserCall();
+  int status = server_->rejectUpgrade(idFrom(info), static_cast<int>(toU32(info[2])), stringOrEmpty(info[3]),
+                                      stringOrEmpty(info[4]));
+  followDeadlines();
   return Napi::Number::New(info.Env(), status);
 }
 
@@ -432,7 +435,7 @@ Napi::Value ServerWrap::adopt(const Napi::CallbackInfo& info) {
   Server::AdoptResult result =
       server_->adopt(static_cast<int>(info[0].As<Napi::Number>().Int32Value()), key, stringOrEmpty(info[2]),
                      stringOrEmpty(info[3]), stringOrEmpty(info[4]), head, headLength);
-  afterUserCall();
+  followDeadlines();
   updateRef();
   out.Set(0u, result.error);
   out.Set(1u, result.id.slot);

@@ -45,8 +45,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   void runTurn();
   void deliverEvents();
   Napi::Array payloadChunks();
-  void afterUserCall();
-  void shrinkAfterBurst(size_t count);
+  void followDeadlines();
+  void releaseRecordsAfterBurst(size_t count);
   void rearmTimer();
   void updateRef();
   void shutdown();

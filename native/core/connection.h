@@ -1,4 +1,5 @@
-// Per-connection state. Plain data owned by Server; all behaviour lives in server*.cc.
+// Per-connection state, owned by Server's slot table. Its bytes move through `io` (transport.h);
+// what only some connections need hangs off `extras`.
 #pragma once
 #include <sys/socket.h>
 
@@ -12,6 +13,7 @@
 #include "frame_parser.h"
 #include "http_upgrade.h"
 #include "output_queue.h"
+#include "transport.h"
 
 namespace epollws {
 
@@ -52,6 +54,15 @@ struct HandshakeState {
   int proxyFamily = 0;
 };
 
+// State only some connections need, behind one pointer so an idle open connection pays 8 bytes for
+// all of it: the opening handshake (freed at accept), a received close reason. The TLS session,
+// compression windows and an external stream's state go here too.
+struct ConnectionExtras {
+  std::unique_ptr<HandshakeState> handshake;
+  std::string closeReason;  // the peer's close reason, when its close frame had one
+  bool empty() const { return !handshake && closeReason.empty(); }
+};
+
 // One per socket, so its size is the server's floor per idle connection: members are ordered by
 // alignment (no padding), the flags are bits, and whatever only some connections need (the
 // handshake, a received close reason) is a pointer to memory allocated on demand.
@@ -69,22 +80,40 @@ struct Connection {
         closeReplyEchoes(false),
         pingSent(false),
         needDrain(false),
-        releaseOutput(false) {}
+        releaseOutput(false),
+        outputPaused(false) {}
 
   // The peer's close reason, empty when its close frame had none (or none came).
   std::string_view receivedCloseReason() const {
-    return closeReason ? std::string_view(*closeReason) : std::string_view();
+    return extras ? std::string_view(extras->closeReason) : std::string_view();
+  }
+  void setCloseReason(std::string_view reason) {
+    ensureExtras().closeReason.assign(reason.data(), reason.size());
+  }
+  HandshakeState* handshake() const { return extras ? extras->handshake.get() : nullptr; }
+  void startHandshake(size_t maxHeaderSize) {
+    ensureExtras().handshake = std::make_unique<HandshakeState>(maxHeaderSize);
+  }
+  // Frees the handshake state (and the extras when nothing else is in them).
+  std::unique_ptr<HandshakeState> takeHandshake() {
+    if (!extras) return nullptr;
+    std::unique_ptr<HandshakeState> out = std::move(extras->handshake);
+    if (extras->empty()) extras.reset();
+    return out;
+  }
+  ConnectionExtras& ensureExtras() {
+    if (!extras) extras = std::make_unique<ConnectionExtras>();
+    return *extras;
   }
 
-  std::unique_ptr<HandshakeState> handshake;
-  std::unique_ptr<std::string> closeReason;  // only created for a close frame with a reason
+  std::unique_ptr<ConnectionExtras> extras;
   uint64_t deadlineMs = 0;       // handshake / close timeout; 0 = none
   uint64_t lastActivityMs = 0;   // last time bytes came from the peer (idle timeout)
   uint64_t wheelDueMs = 0;       // due time of this connection's live timer wheel entry; 0 = none
   FrameParser<FrameSink> parser;
   ByteBuffer message;            // a message that spans reads or fragments
   OutputQueue output;
-  int fd = -1;
+  FdTransport io;                // see transport.h for why it is inline
   uint32_t slot = 0;
   uint32_t generation = 0;
   uint16_t closeCode = 0;        // code received from the peer (1005 when the frame had none)
@@ -103,6 +132,8 @@ struct Connection {
   bool needDrain : 1;            // the user was told about backpressure: report DRAIN when empty
   bool releaseOutput : 1;        // free the output buffer once empty (after the 101: most
                                  // connections then sit idle, and idle ones should own nothing)
+  bool outputPaused : 1;         // not read while its output is over the pause threshold
+                                 // (TCP backpressure for a peer that does not read its answers)
 };
 #if defined(__x86_64__) || defined(__aarch64__)
 // 184 bytes on LP64 (a 192-byte malloc chunk); it was 328 with the control payload inline. Adding a

@@ -19,8 +19,8 @@ enum class EventKind : uint32_t {
   DRAIN = 6,         // the output queue emptied after it had to wait for the kernel
   ERROR = 7,         // protocol error; arg: ErrorCode. A CLOSE follows once the connection is down
   CLIENT_ERROR = 8,  // handshake refused by the core; arg: HTTP status; payload: "reason\0addr\0port"
-  LISTEN_ERROR = 9,  // accept() failed; arg: errno (reported once per condition)
-  IDLE = 10,         // not listening and the last connection is gone (a shutdown is complete)
+  ACCEPT_ERROR = 9,  // accept() failed; arg: errno (reported once per condition)
+  STOPPED = 10,      // not listening and the last connection is gone (a shutdown is complete)
 };
 
 constexpr uint32_t MESSAGE_BINARY = 1;
@@ -42,7 +42,22 @@ struct EventBatch {
   ByteBuffer data;
   std::vector<ByteBuffer> externals;
 
+  // A batch this large came from a burst (a ping flood, thousands of closes at once).
+  static constexpr size_t KEEP_DATA_BYTES = 1u << 20;
+  static constexpr size_t KEEP_RECORDS = 64 * 1024 / EVENT_RECORD_WORDS;
+
   bool empty() const { return records.empty(); }
+  // Gives back what a burst grew, once the batch is empty again; returns the payload bytes freed.
+  size_t shrinkAfterBurst() {
+    size_t freed = 0;
+    if (data.capacity() > KEEP_DATA_BYTES) {
+      freed = data.capacity();
+      data.release();
+    }
+    if (records.capacity() > KEEP_RECORDS) std::vector<EventRecord>().swap(records);
+    if (externals.capacity() > KEEP_RECORDS) std::vector<ByteBuffer>().swap(externals);
+    return freed;
+  }
   void clear() {
     records.clear();
     data.clear();

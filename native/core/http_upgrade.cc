@@ -92,6 +92,21 @@ bool isHttpFieldValue(std::string_view s) {
   return true;
 }
 
+bool isHttpHeaderLines(std::string_view lines) {
+  while (!lines.empty()) {
+    size_t end = lines.find("\r\n");
+    if (end == std::string_view::npos) return false;
+    std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !isHttpToken(line.substr(0, colon))) return false;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    if (!isHttpFieldValue(value)) return false;
+  }
+  return true;
+}
+
 UpgradeParser::UpgradeParser(size_t maxHeaderSize) : maxHeaderSize_(maxHeaderSize) {}
 
 UpgradeParser::State UpgradeParser::fail(int status, const char* reason) {

@@ -91,8 +91,12 @@ bool headerHasToken(std::string_view headerValue, std::string_view token);
 // RFC 9110 token (header names, methods, subprotocol names): one or more tchar.
 bool isHttpToken(std::string_view s);
 // RFC 9110 field-value characters: VCHAR, obs-text, SP and HTAB, with no leading or trailing
-// whitespace. Lets the binding vet JS-supplied headers before they reach extraHeaderLines.
+// whitespace (empty is valid).
 bool isHttpFieldValue(std::string_view s);
+// Zero or more complete "Name: value\r\n" lines with a token name and a field value (optional
+// whitespace after the colon). Server::acceptUpgrade/rejectUpgrade refuse anything else, so the
+// user's headers cannot split the response.
+bool isHttpHeaderLines(std::string_view lines);
 
 namespace detail {
 bool equalsIgnoreCase(std::string_view a, std::string_view b);

@@ -1,56 +1,73 @@
-// Bytes framed for one connection and not yet taken by the kernel. Sends append here (corked);
-// the server writes the queue once per turn. Memory is given back once the queue empties, so an
-// idle connection owns no buffer.
+// Bytes framed for one connection and not yet taken by the kernel, as a list of segments:
+//
+//   [ owned block: frame frame frame ][ shared block: one large payload ][ owned tail: frame frame ]
+//     ^ begin (written up to here)                                         ^ small frames append here
+//
+// Small frames are copied into the owned tail block (corking: one turn's frames leave in one
+// write); a large payload, and later a frame published to many sockets, is a segment of its own
+// held by reference (SharedFrame). The queue is written with one writev over many segments.
+//
+// Memory rule: blocks are never reallocated (no doubling), and a copy that does not fit the tail
+// fills it and continues in a new block, so a connection holds at most its queued bytes plus one
+// tail block's free room (the segment list itself is a few words per block). Written blocks are freed at once; an emptied queue
+// keeps one small tail block for a busy connection, and release() leaves an idle one owning nothing.
+//
+// Every call that changes the queued size takes `total`, the server-wide count of queued bytes
+// (maxTotalBackpressure), so the sum cannot drift from the queues.
 #pragma once
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include "byte_buffer.h"
+#include <vector>
+
+#include "shared_frame.h"
 
 namespace epollws {
 
 class OutputQueue {
  public:
-  size_t size() const { return bytes_.size() - head_; }
-  bool empty() const { return head_ == bytes_.size(); }
-  const uint8_t* data() const { return bytes_.data() + head_; }
-  size_t capacity() const { return bytes_.capacity(); }
+  // A new tail block holds at least this much, so small frames share blocks.
+  static constexpr size_t TAIL_BLOCK = 16 * 1024;
+  // An emptied queue keeps its tail block up to this size for the next turn's frames.
+  static constexpr size_t KEEP_BLOCK = 16 * 1024;
 
-  // Reserves `length` bytes at the end and returns where to write them.
-  uint8_t* append(size_t length) {
-    if (head_ > 0 && head_ >= bytes_.size() / 2) compact();
-    return bytes_.grow(length);
-  }
-  void appendCopy(const void* bytes, size_t length) {
-    if (length) std::memcpy(append(length), bytes, length);
-  }
+  OutputQueue() = default;
+  OutputQueue(const OutputQueue&) = delete;
+  OutputQueue& operator=(const OutputQueue&) = delete;
+  ~OutputQueue() { dropAll(); }
 
-  void consume(size_t written) {
-    head_ += written;
-    if (head_ == bytes_.size()) clear();
-  }
-  void clear() {
-    head_ = 0;
-    // Keep a small buffer for busy connections; give large ones back so idle sockets stay cheap.
-    if (bytes_.capacity() > KEEP_CAPACITY) {
-      bytes_.release();
-    } else {
-      bytes_.clear();
-    }
-  }
-  void release() {
-    head_ = 0;
-    bytes_.release();
-  }
+  // Exact bytes queued (bufferedAmount).
+  size_t size() const { return queued_; }
+  bool empty() const { return queued_ == 0; }
+  // Memory the queue holds: its blocks (shared ones counted whole).
+  size_t footprint() const;
+  size_t segmentCount() const { return segments_.size(); }
+
+  // Copies `length` bytes to the end: into the tail block's free room first, the rest into a new
+  // tail block, so every block but the last is full.
+  void appendCopy(const void* bytes, size_t length, size_t& total);
+  // Queues the bytes of `frame` by reference (from `offset` on).
+  void appendShared(SharedFrameRef frame, size_t offset, size_t& total);
+
+  // Fills `parts` with the queued bytes in order, at most `max` entries; returns the count.
+  int gather(iovec* parts, int max) const;
+  // Drops the first `written` bytes (what the transport took).
+  void consume(size_t written, size_t& total);
+  // Empties the queue and frees every block (closed connections, idle ones after the 101).
+  void release(size_t& total);
 
  private:
-  static constexpr size_t KEEP_CAPACITY = 16 * 1024;
-  void compact() {
-    bytes_.eraseFront(head_);
-    head_ = 0;
-  }
-  ByteBuffer bytes_;
-  size_t head_ = 0;
+  struct Segment {
+    SharedFrame* block;  // one reference held
+    size_t begin;        // bytes before this were written
+    bool owned;          // the queue's own tail: it may still append here
+  };
+  void dropAll();
+
+  std::vector<Segment> segments_;
+  size_t queued_ = 0;
 };
 
 }  // namespace epollws

@@ -1,12 +1,6 @@
-// Server lifecycle, the reactor turn, accepting and reading. Output is in server_output.cc and
-// the opening handshake in server_handshake.cc.
+// Server lifecycle, the reactor turn, accepting and reading. Output and backpressure are in
+// server_output.cc, the upgrade flow in server_handshake.cc.
 #include "server.h"
-
-#include <fcntl.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,9 +12,8 @@
 namespace epollws {
 namespace {
 
-// epoll_event.data tags. Connections use (generation << 32 | slot) with generation < 2^31.
-constexpr uint64_t WAKE_TAG = 1ull << 63;
-constexpr uint64_t LISTENER_TAG = 1ull << 62;
+// Reactor tags: connections use epollTag() (generation << 32 | slot, generation below 2^30, so
+// the two high bits stay free for Reactor::WAKE_TAG and Reactor::LISTENER_TAG).
 constexpr size_t READ_BUFFER_SIZE = 256 * 1024;
 constexpr int MAX_EVENTS = 512;
 constexpr int MAX_READS_PER_TURN = 4;  // fairness: a busy peer cannot starve the others
@@ -31,54 +24,21 @@ constexpr size_t DIRECT_READ_MIN = 64 * 1024;  // frames with less left go throu
 
 Server::Server(ServerOptions options) : options_(std::move(options)), wheel_(monotonicMs()) {}
 
-Server::~Server() {
-  for (auto& conn : slots_) {
-    if (conn && conn->fd >= 0) ::close(conn->fd);
-  }
-}
+// Every transport closes with its Connection.
+Server::~Server() = default;
 
 int Server::init() {
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_.valid()) return errno;
-  wakeFd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakeFd_.valid()) return errno;
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = WAKE_TAG;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errno;
-  reserveFd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (int error = reactor_.init()) return error;
+  listeners_.init();
   readBuffer_.reset(new uint8_t[READ_BUFFER_SIZE]);
   return 0;
 }
 
 ListenResult Server::listen(const std::string& host, uint16_t port, int backlog, bool reusePort) {
-  ListenResult result;
-  SocketResult socket = openListener(host, port, backlog, reusePort);
-  if (socket.error) {
-    result.error = socket.error;
-    result.syscall = socket.syscall;
-    return result;
-  }
-  UniqueFd fd(socket.fd);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = LISTENER_TAG | listeners_.size();
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) {
-    result.error = errno;
-    result.syscall = "epoll_ctl";
-    return result;
-  }
-  listeners_.push_back(Listener{std::move(fd)});
-  result.port = socket.port;
-  return result;
+  return listeners_.listen(host, port, backlog, reusePort);
 }
 
-void Server::stopListening() {
-  for (auto& listener : listeners_) {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener.fd.get(), nullptr);
-  }
-  listeners_.clear();
-}
+void Server::stopListening() { listeners_.closeAll(); }
 
 void Server::dropConnections(bool onlyUnknown) {
   for (auto& slot : slots_) {
@@ -88,23 +48,16 @@ void Server::dropConnections(bool onlyUnknown) {
 }
 
 void Server::runTurn(int timeoutMs) {
-  epoll_event events[MAX_EVENTS];
-  int ready;
-  do {
-    ready = ::epoll_wait(epoll_.get(), events, MAX_EVENTS, timeoutMs);
-  } while (ready < 0 && errno == EINTR);
+  Readiness events[MAX_EVENTS];
+  int ready = reactor_.wait(events, MAX_EVENTS, timeoutMs);
   inTurn_ = true;
   nowMs_ = monotonicMs();
   for (int i = 0; i < ready; ++i) {
-    uint64_t tag = events[i].data.u64;
-    if (tag == WAKE_TAG) {
-      uint64_t count;
-      while (::read(wakeFd_.get(), &count, sizeof count) > 0) {
-      }
-      wakePending_ = false;
-    } else if (tag & LISTENER_TAG) {
-      size_t index = static_cast<size_t>(tag & ~LISTENER_TAG);
-      if (index < listeners_.size()) handleAccept(index);
+    uint64_t tag = events[i].tag;
+    if (tag == Reactor::WAKE_TAG) {
+      reactor_.clearWake();
+    } else if (listeners_.owns(tag)) {
+      listeners_.acceptPending(tag, *this);
     } else {
       uint32_t slot = static_cast<uint32_t>(tag);
       uint32_t generation = static_cast<uint32_t>(tag >> 32);
@@ -121,6 +74,7 @@ void Server::runTurn(int timeoutMs) {
 
 void Server::takeBatch(EventBatch& out) {
   out.clear();
+  if (size_t freed = out.shrinkAfterBurst()) noteFreedMemory(freed);
   std::swap(out, batch_);
   closedDelivered_.insert(closedDelivered_.end(), closedUndelivered_.begin(), closedUndelivered_.end());
   closedUndelivered_.clear();
@@ -137,9 +91,7 @@ void Server::releaseDelivered() {
 
 void Server::noteEventQueued() {
   // Events raised outside a turn (by the user's calls) must wake the driver.
-  if (inTurn_ || wakePending_) return;
-  uint64_t one = 1;
-  if (::write(wakeFd_.get(), &one, sizeof one) == sizeof one) wakePending_ = true;
+  if (!inTurn_) reactor_.wake();
 }
 
 Connection* Server::lookup(ConnectionId id) const {
@@ -149,47 +101,19 @@ Connection* Server::lookup(ConnectionId id) const {
   return conn;
 }
 
-void Server::acceptFailed(int error) {
-  if (error != lastAcceptError_) {
-    lastAcceptError_ = error;
-    batch_.add(EventKind::LISTEN_ERROR, 0, 0, 0, static_cast<uint32_t>(error));
-    noteEventQueued();
-  }
+void Server::onAcceptError(int error) {
+  batch_.add(EventKind::ACCEPT_ERROR, 0, 0, 0, static_cast<uint32_t>(error));
+  noteEventQueued();
 }
 
-void Server::handleAccept(size_t listenerIndex) {
-  int listenFd = listeners_[listenerIndex].fd.get();
-  for (;;) {
-    sockaddr_storage peer;
-    socklen_t peerLength = sizeof peer;
-    int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EAGAIN) return;
-      if ((errno == EMFILE || errno == ENFILE) && reserveFd_.valid()) {
-        // Out of fds: accept with the reserve and drop it, so the listener does not stay readable
-        // and spin; report once. The open connections keep being served.
-        int error = errno;
-        reserveFd_.reset();
-        int dropped = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (dropped >= 0) ::close(dropped);
-        reserveFd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-        acceptFailed(error);
-        if (dropped < 0) return;
-        continue;
-      }
-      acceptFailed(errno);
-      return;
-    }
-    lastAcceptError_ = 0;
-    Connection* conn = addConnection(fd);
-    if (!conn) continue;
-    conn->handshake->peer = peer;
-    if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
-      conn->handshake->refuseStatus = 503;
-    }
-    setDeadline(conn, options_.handshakeTimeoutMs);
+void Server::onAccepted(int fd, const sockaddr_storage& peer) {
+  Connection* conn = addConnection(fd);
+  if (!conn) return;
+  conn->handshake()->peer = peer;
+  if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
+    conn->handshake()->refuseStatus = 503;
   }
+  setDeadline(conn, options_.handshakeTimeoutMs);
 }
 
 Connection* Server::addConnection(int fd) {
@@ -205,22 +129,19 @@ Connection* Server::addConnection(int fd) {
   }
   auto owned = std::make_unique<Connection>();
   Connection* conn = owned.get();
-  conn->fd = fd;
+  conn->io = FdTransport(fd);
   conn->slot = slot;
   conn->generation = generations_[slot] & 0x3fffffffu;
   conn->state = ConnState::HANDSHAKE;
-  conn->handshake = std::make_unique<HandshakeState>(options_.maxHeaderSize);
-  conn->handshake->awaitingProxyHeader = options_.proxyProtocol;
+  conn->startHandshake(options_.maxHeaderSize);
+  conn->handshake()->awaitingProxyHeader = options_.proxyProtocol;
   FrameParserOptions parserOptions;
   parserOptions.maxPayload = options_.maxPayload;
   parserOptions.maxFragments = options_.maxFragments;
   conn->parser.setOptions(parserOptions);
   slots_[slot] = std::move(owned);
   ++liveConnections_;
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP;
-  ev.data.u64 = epollTag(*conn);
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+  if (reactor_.add(conn->io.pollFd(), epollTag(*conn), Interest{true, false, false}) != 0) {
     closeConnection(conn);
     return nullptr;
   }
@@ -236,12 +157,28 @@ void Server::handleConnectionEvent(Connection* conn, uint32_t events) {
     closeConnection(conn);  // gone while the user decides on the upgrade
     return;
   }
+  // Paused for its output (it watches only EPOLLOUT): an error or hang-up means it is gone.
+  if (conn->outputPaused && (events & (EPOLLHUP | EPOLLERR))) {
+    closeConnection(conn);
+    return;
+  }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handleReadable(conn);
 }
 
 void Server::handleReadable(Connection* conn) {
+  size_t readThisTurn = 0;
   for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
-    if (conn->state == ConnState::CLOSED || conn->readPaused) return;
+    if (conn->state == ConnState::CLOSED || conn->readPaused || conn->outputPaused) return;
+    if (shouldPauseReading(conn)) {
+      conn->outputPaused = true;
+      updateInterest(conn);
+      return;
+    }
+    // What is read now may all be answered after the batch: read no more than the room left
+    // below the pause threshold, so the answers cannot take the queue to the limit (level-
+    // triggered epoll reports the rest next turn).
+    size_t room = readRoom(conn, readThisTurn);
+    if (room == 0) return;
     // The rest of a large frame goes straight into the message's reassembly buffer (sized from
     // the frame header): the payload is copied once, by the kernel. Reading exactly up to the
     // frame's end keeps the next frame's bytes for the normal path.
@@ -255,18 +192,16 @@ void Server::handleReadable(Connection* conn) {
         capacity = static_cast<size_t>(remaining);
       }
     }
-    ssize_t n = ::recv(conn->fd, buffer, capacity, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) return;
-      closeConnection(conn);  // ECONNRESET and friends: abnormal closure (1006)
+    if (capacity > room) capacity = room;
+    IoResult read = conn->io.read(buffer, capacity);
+    if (read.status == IoResult::Status::WOULD_BLOCK) return;
+    if (read.status != IoResult::Status::OK) {
+      // END: a FIN, after a close handshake or (1006) without one. FAILED: ECONNRESET and friends.
+      closeConnection(conn);
       return;
     }
-    if (n == 0) {
-      closeConnection(conn);  // FIN: a close handshake completed, or 1006 without one
-      return;
-    }
-    size_t len = static_cast<size_t>(n);
+    size_t len = read.bytes;
+    readThisTurn += len;
     conn->lastActivityMs = nowMs_;  // the timer wheel notices when its entry comes due
     conn->pingSent = false;
     switch (conn->state) {
@@ -282,7 +217,7 @@ void Server::handleReadable(Connection* conn) {
       case ConnState::AWAITING_ACCEPT: {
         // Kept for after the accept. Past a bound, reading pauses until the user decides, so a
         // client cannot queue unbounded data before it is accepted.
-        std::vector<uint8_t>& pending = conn->handshake->pendingInput;
+        std::vector<uint8_t>& pending = conn->handshake()->pendingInput;
         pending.insert(pending.end(), buffer, buffer + len);
         if (pending.size() >= MAX_INPUT_BEFORE_ACCEPT) {
           conn->readPaused = true;
@@ -365,9 +300,8 @@ void Server::onTimer(const TimerWheel::Entry& entry) {
 
 void Server::closeConnection(Connection* conn) {
   if (conn->state == ConnState::CLOSED) return;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, conn->fd, nullptr);
-  ::close(conn->fd);
-  conn->fd = -1;
+  reactor_.remove(conn->io.pollFd());
+  conn->io.close();
   conn->state = ConnState::CLOSED;
   conn->deadlineMs = 0;
   --liveConnections_;
@@ -377,13 +311,14 @@ void Server::closeConnection(Connection* conn) {
     batch_.addCopy(EventKind::CLOSE, conn->slot, conn->generation, reason.data(), reason.size(), code);
     noteEventQueued();
   }
-  conn->handshake.reset();
-  noteFreedMemory(conn->message.capacity() + conn->output.capacity());
+  conn->takeHandshake();
+  noteFreedMemory(conn->message.capacity() + conn->output.footprint());
   conn->message.release();
-  conn->output.release();
+  conn->output.release(totalQueued_);
+  conn->outputPaused = false;
   closedUndelivered_.push_back(conn->slot);
-  if (liveConnections_ == 0 && listeners_.empty()) {
-    batch_.add(EventKind::IDLE, 0, 0, 0, 0);
+  if (liveConnections_ == 0 && listeners_.count() == 0) {
+    batch_.add(EventKind::STOPPED, 0, 0, 0, 0);
     noteEventQueued();
   }
 }

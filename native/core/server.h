@@ -1,6 +1,9 @@
-// The WebSocket server core: one epoll set holding listeners, connections and a wake-up eventfd.
-// Knows nothing of Node: a driver calls runTurn(), takes the batch of events, lets its user react
-// (accept, send, close...), then calls flush() and releaseDelivered(). See DESIGN.md "Driver".
+// The WebSocket server core: the slot table of connections, the event batch, the timer wheel, and
+// the calls made on behalf of the user. I/O readiness comes from the Reactor, new connections from
+// the Listeners, and every connection's bytes move through its transport.
+// Knows nothing of Node. The driver protocol: runTurn(), takeBatch(), let the user react (accept,
+// send, close...), then endTurn(). Outside a turn (timers, other I/O) a driver calls flush() once
+// it has made its calls. See docs/ARCHITECTURE.md "Turn order".
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,7 +13,9 @@
 
 #include "connection.h"
 #include "event_batch.h"
+#include "listener.h"
 #include "net.h"
+#include "reactor.h"
 #include "opcode.h"
 #include "timer_wheel.h"
 #include "unique_fd.h"
@@ -28,6 +33,9 @@ struct ServerOptions {
   bool sendPings = true;             // ping a peer idle for half of idleTimeoutMs
   uint64_t maxBackpressure = 64 * 1024 * 1024;  // queued output that triggers the policy; 0 = none
   bool dropOnBackpressure = false;   // policy: drop the send (true) or drop the connection (false)
+  // Output queued in all connections together that triggers the policy on the connections holding
+  // the most (see Server::overTotalBudget); 0 = no limit.
+  uint64_t maxTotalBackpressure = 1024ull * 1024 * 1024;
   uint32_t maxFragments = 100000;    // frames in one message; 0 = no limit
   bool proxyProtocol = false;        // every connection starts with a PROXY protocol v1/v2 header
 };
@@ -43,15 +51,16 @@ enum class CallStatus : int {
   CLOSED = -1,       // the connection is closing or gone (a stale id too)
   WRONG_STATE = -2,  // e.g. accept() on an open connection
   DROPPED = -3,      // over maxBackpressure with the drop policy: the message was not queued
+  INVALID_HEADERS = -4,  // extraHeaderLines are not "Name: value\r\n" lines of valid HTTP fields
 };
 
-struct ListenResult {
-  int error = 0;               // errno, 0 on success
-  const char* syscall = "";    // which call failed
-  uint16_t port = 0;           // the port actually bound (useful with port 0)
+// What send() did, and the connection's bufferedAmount after it (one lookup for both).
+struct SendResult {
+  int status;       // a CallStatus
+  size_t buffered;  // 0 unless status is OK
 };
 
-class Server {
+class Server : private AcceptSink {
  public:
   explicit Server(ServerOptions options);
   ~Server();
@@ -60,7 +69,7 @@ class Server {
 
   // Creates the epoll set and the eventfd. Returns 0 or an errno.
   int init();
-  int epollFd() const { return epoll_.get(); }
+  int epollFd() const { return reactor_.pollFd(); }
 
   // Binds one listening socket. An empty host listens on every address (IPv6 dual-stack, or IPv4).
   ListenResult listen(const std::string& host, uint16_t port, int backlog, bool reusePort);
@@ -68,26 +77,30 @@ class Server {
   // Drops connections at once: every one, or only those the user has not seen yet (still in the
   // handshake or refused). Known ones get their CLOSE event.
   void dropConnections(bool onlyUnknown);
-  size_t listenerCount() const { return listeners_.size(); }
+  size_t listenerCount() const { return listeners_.count(); }
 
   // Handles ready fds (waiting at most timeoutMs) and expired deadlines; events accumulate in the batch.
   void runTurn(int timeoutMs);
   // Milliseconds until the timer wheel's next tick, or -1 when no timer is pending.
   int64_t msUntilNextDeadline() const;
-  void expireDeadlines();
 
-  bool hasEvents() const { return !batch_.empty(); }
-  // Hands the pending events to the caller (swapped with `out`, which should be empty).
+  // Hands the pending events to the caller (swapped with `out`, whose old contents are dropped).
+  // Buffers a burst grew are given back here, so every driver follows one memory policy.
   void takeBatch(EventBatch& out);
-  // Writes every connection with queued output: one send per connection.
+  // Ends a turn once the user has reacted to the batch: writes every connection with queued
+  // output (one writev each), then frees the slots whose CLOSE event was handed out.
+  void endTurn() {
+    flush();
+    releaseDelivered();
+  }
+  // Writes every connection with queued output (for calls made outside a turn).
   void flush();
-  // Frees the slots of connections whose CLOSE event was handed out by takeBatch().
-  void releaseDelivered();
 
   // Calls on behalf of the user. None of them performs I/O: output is written by flush().
-  int accept(ConnectionId id, std::string_view protocol, std::string_view extensions,
-             std::string_view extraHeaderLines);
-  int reject(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body);
+  // extraHeaderLines must be complete "Name: value\r\n" lines (else INVALID_HEADERS, nothing sent).
+  int acceptUpgrade(ConnectionId id, std::string_view protocol, std::string_view extensions,
+                    std::string_view extraHeaderLines);
+  int rejectUpgrade(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body);
 
   // Takes over a TCP connection whose upgrade request someone else read and validated (Node's
   // http server): dup()s `fd` (the caller closes its own copy), answers 101 for `key`, and parses
@@ -98,24 +111,26 @@ class Server {
   };
   AdoptResult adopt(int fd, std::string_view key, std::string_view protocol, std::string_view extensions,
                     std::string_view extraHeaderLines, const uint8_t* head, size_t headLength);
-  // Queues a data or control frame. Returns OK, CLOSED, or DROPPED (backpressure, drop policy);
+  // Queues a data or control frame. Status OK, CLOSED, or DROPPED (backpressure, drop policy);
   // with the close policy, a send made while over maxBackpressure drops the connection instead.
   // One message of any size may always be queued below the limit.
-  int send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
+  SendResult send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
   int close(ConnectionId id, uint16_t code, std::string_view reason);
   int terminate(ConnectionId id);
   // Bytes queued but not yet taken by the kernel; -1 for a stale id.
   int64_t bufferedAmount(ConnectionId id) const;
   size_t connectionCount() const { return liveConnections_; }
+  // Output queued in every connection together (what maxTotalBackpressure bounds).
+  size_t totalBuffered() const { return totalQueued_; }
 
  private:
   friend struct FrameSink;
-  struct Listener {
-    UniqueFd fd;
-  };
 
+  void onAccepted(int fd, const sockaddr_storage& peer) override;
+  void onAcceptError(int error) override;
+  void releaseDelivered();
+  void expireDeadlines();
   Connection* lookup(ConnectionId id) const;
-  void handleAccept(size_t listenerIndex);
   // Puts an accepted, non-blocking fd into a free slot and the epoll set (nullptr on failure).
   Connection* addConnection(int fd);
   PeerAddress peerOf(Connection* conn) const;
@@ -127,8 +142,7 @@ class Server {
   void consumeFrames(Connection* conn, uint8_t* data, size_t len);
   void flushConnection(Connection* conn);
   void markDirty(Connection* conn);
-  void queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
-  int sendDirect(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin);
+  bool queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
   void queueClose(Connection* conn, uint16_t code, std::string_view reason);
   void replyClose(Connection* conn, uint16_t code, bool echoReason);
   void queueCloseReplies();
@@ -136,6 +150,10 @@ class Server {
   void refuseHandshake(Connection* conn, int status, const char* reason);
   void closeConnection(Connection* conn);
   void updateInterest(Connection* conn);
+  bool shouldPauseReading(const Connection* conn) const;
+  size_t readRoom(const Connection* conn, size_t readThisTurn) const;
+  size_t totalBudgetCutoff();
+  void enforceTotalBudget();
   void setDeadline(Connection* conn, uint32_t afterMs);
   uint64_t nextDueMs(const Connection* conn) const;
   void armTimer(Connection* conn);
@@ -143,16 +161,13 @@ class Server {
   bool admitOutput(Connection* conn);
   void emitMessage(Connection* conn, const uint8_t* data, size_t len);
   void noteEventQueued();
-  void acceptFailed(int error);
 
   ServerOptions options_;
-  UniqueFd epoll_;
-  UniqueFd wakeFd_;
-  UniqueFd reserveFd_;     // closed to accept-and-drop when the fd table is full
-  bool wakePending_ = false;
+  Reactor reactor_;
+  Listeners listeners_{reactor_};
   bool inTurn_ = false;
-  int lastAcceptError_ = 0;
-  std::vector<Listener> listeners_;
+  size_t totalQueued_ = 0;     // sum of every connection's output.size()
+  size_t budgetCutoff_ = 0;    // see totalBudgetCutoff(); 0 = not computed this turn
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> generations_;
   std::vector<uint32_t> freeSlots_;

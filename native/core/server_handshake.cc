@@ -1,10 +1,9 @@
-// The opening handshake: read the request head, refuse what RFC 6455 §4.2.1 forbids, hand valid
-// requests to the user, and answer with 101 (accept) or an HTTP error (reject).
+// The upgrade flow: read the request head (after a PROXY header when configured), refuse what
+// RFC 6455 §4.2.1 forbids, hand valid requests to the user, and answer with 101 (acceptUpgrade) or
+// an HTTP error (rejectUpgrade); adopt() takes over a connection whose upgrade Node's http read.
 #include <fcntl.h>
-#include <sys/epoll.h>
 
 #include <cerrno>
-
 #include <cstring>
 #include <string>
 
@@ -25,7 +24,7 @@ std::string_view pathOf(std::string_view target) {
 }  // namespace
 
 void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
-  HandshakeState& hs = *conn->handshake;
+  HandshakeState& hs = *conn->handshake();
   if (hs.awaitingProxyHeader) {
     readProxyHeader(conn, data, len);
     return;
@@ -43,7 +42,7 @@ void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
 // A proxy in front (HAProxy, nginx, AWS NLB) prefixes the connection with the client's real
 // address. Everything after the header is the HTTP request, parsed as if it had just been read.
 void Server::readProxyHeader(Connection* conn, const uint8_t* data, size_t len) {
-  HandshakeState& hs = *conn->handshake;
+  HandshakeState& hs = *conn->handshake();
   size_t room = MAX_PROXY_HEADER - hs.proxyBytes.size();
   hs.proxyBytes.append(data, len < room ? len : room);
   ProxyHeader header = parseProxyHeader(hs.proxyBytes.data(), hs.proxyBytes.size());
@@ -68,7 +67,7 @@ void Server::readProxyHeader(Connection* conn, const uint8_t* data, size_t len) 
 }
 
 void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t restLen) {
-  HandshakeState& hs = *conn->handshake;
+  HandshakeState& hs = *conn->handshake();
   const UpgradeRequest& request = hs.parser.request();
   if (hs.refuseStatus) {
     refuseHandshake(conn, hs.refuseStatus, "Too many connections");
@@ -111,8 +110,9 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
 }
 
 PeerAddress Server::peerOf(Connection* conn) const {
-  if (conn->handshake && conn->handshake->peer.ss_family != 0) return formatAddress(conn->handshake->peer);
-  return peerAddressOf(conn->fd);
+  HandshakeState* hs = conn->handshake();
+  if (hs && hs->peer.ss_family != 0) return formatAddress(hs->peer);
+  return conn->io.peerAddress();
 }
 
 void Server::refuseHandshake(Connection* conn, int status, const char* reason) {
@@ -130,20 +130,23 @@ void Server::refuseHandshake(Connection* conn, int status, const char* reason) {
   noteEventQueued();
 
   std::string response = buildHttpErrorResponse(status, {}, {});
-  conn->output.appendCopy(response.data(), response.size());
-  conn->handshake.reset();
+  conn->output.appendCopy(response.data(), response.size(), totalQueued_);
+  conn->takeHandshake();
   beginDraining(conn);
 }
 
-int Server::accept(ConnectionId id, std::string_view protocol, std::string_view extensions,
-                   std::string_view extraHeaderLines) {
+int Server::acceptUpgrade(ConnectionId id, std::string_view protocol, std::string_view extensions,
+                          std::string_view extraHeaderLines) {
   Connection* conn = lookup(id);
   if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
   if (conn->state != ConnState::AWAITING_ACCEPT) return static_cast<int>(CallStatus::WRONG_STATE);
-  std::unique_ptr<HandshakeState> hs = std::move(conn->handshake);
+  if (!isHttpHeaderLines(extraHeaderLines) || !isHttpFieldValue(protocol) || !isHttpFieldValue(extensions)) {
+    return static_cast<int>(CallStatus::INVALID_HEADERS);
+  }
+  std::unique_ptr<HandshakeState> hs = conn->takeHandshake();
   std::string response =
       buildSwitchingProtocolsResponse(hs->acceptKey, protocol, extensions, extraHeaderLines);
-  conn->output.appendCopy(response.data(), response.size());
+  conn->output.appendCopy(response.data(), response.size(), totalQueued_);
   conn->releaseOutput = true;
   markDirty(conn);
   conn->state = ConnState::OPEN;
@@ -161,13 +164,15 @@ int Server::accept(ConnectionId id, std::string_view protocol, std::string_view 
   return static_cast<int>(CallStatus::OK);
 }
 
-int Server::reject(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body) {
+int Server::rejectUpgrade(ConnectionId id, int status, std::string_view extraHeaderLines,
+                          std::string_view body) {
   Connection* conn = lookup(id);
   if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
   if (conn->state != ConnState::AWAITING_ACCEPT) return static_cast<int>(CallStatus::WRONG_STATE);
+  if (!isHttpHeaderLines(extraHeaderLines)) return static_cast<int>(CallStatus::INVALID_HEADERS);
   std::string response = buildHttpErrorResponse(status, extraHeaderLines, body);
-  conn->output.appendCopy(response.data(), response.size());
-  conn->handshake.reset();
+  conn->output.appendCopy(response.data(), response.size(), totalQueued_);
+  conn->takeHandshake();
   // The user saw this connection (UPGRADE) but it never opened: no CLOSE event for it.
   conn->known = false;
   if (conn->readPaused) {
@@ -178,10 +183,6 @@ int Server::reject(ConnectionId id, int status, std::string_view extraHeaderLine
   return static_cast<int>(CallStatus::OK);
 }
 
-}  // namespace epollws
-
-namespace epollws {
-
 Server::AdoptResult Server::adopt(int fd, std::string_view key, std::string_view protocol,
                                   std::string_view extensions, std::string_view extraHeaderLines,
                                   const uint8_t* head, size_t headLength) {
@@ -191,25 +192,26 @@ Server::AdoptResult Server::adopt(int fd, std::string_view key, std::string_view
     result.error = errno;
     return result;
   }
+  UniqueFd owned(own);
   int flags = ::fcntl(own, F_GETFL);
   if (flags < 0 || ::fcntl(own, F_SETFL, flags | O_NONBLOCK) != 0) {
     result.error = errno;
-    ::close(own);
     return result;
   }
+  owned.release();  // the connection's transport owns it from here
   Connection* conn = addConnection(own);
   if (!conn) {
     result.error = EBADF;
     return result;
   }
-  conn->handshake.reset();
+  conn->takeHandshake();
   conn->known = true;
   conn->state = ConnState::OPEN;
   conn->lastActivityMs = monotonicMs();
   armTimer(conn);
   std::string response =
       buildSwitchingProtocolsResponse(computeAcceptKey(key), protocol, extensions, extraHeaderLines);
-  conn->output.appendCopy(response.data(), response.size());
+  conn->output.appendCopy(response.data(), response.size(), totalQueued_);
   conn->releaseOutput = true;
   markDirty(conn);
   result.id = {conn->slot, conn->generation};

@@ -1,9 +1,25 @@
 // What the server sends: frames queued by the user and by the protocol (pongs, close replies),
-// the end-of-turn flush, and the close handshake. Also the frame parser's callbacks.
+// backpressure (per socket, server-wide, and read pausing), the end-of-turn flush, and the close
+// handshake. Also the frame parser's callbacks.
+//
+// The close handshake (RFC 6455 §7), per connection:
+//
+//            user close()                          peer's close frame
+//   OPEN ──────────────────► CLOSING ──────────────────────────────┐
+//    │   (our close queued,    │  (close timeout armed)             │
+//    │    closeSent)           │ peer's close frame                 ▼
+//    │                         └──────────────────────────────► DRAINING ── queue empty: FIN (shutdown
+//    │ peer's close frame or protocol error:                      │  write), discard input until
+//    └── replyClose(): DRAINING, our reply queued after the ──────┘  the peer's FIN or the timeout
+//        user's batch has run (closeReplyPending)                 │
+//                                                                 ▼
+//   any state ── FIN, reset, timeout, terminate(), EPIPE ──────► CLOSED (fd closed; CLOSE event;
+//                                                                slot freed at releaseDelivered)
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
+#include <limits.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -17,8 +33,11 @@ namespace {
 
 // Messages at least this large reach JS in their own buffer instead of the batch's shared one.
 constexpr size_t EXTERNAL_MESSAGE_MIN = 64 * 1024;
-// Sends at least this large are written at once (see sendDirect) instead of being corked.
-constexpr size_t DIRECT_SEND_MIN = 32 * 1024;
+// Payloads at least this large become a segment of their own instead of a copy into the tail,
+// and are first offered to the kernel straight from the caller's memory (see queueFrame).
+constexpr size_t LARGE_PAYLOAD_MIN = 32 * 1024;
+// Segments written by one writev (Linux: 1024).
+constexpr int MAX_IOV = IOV_MAX;
 
 // A connection whose peer just closed (or broke the protocol) still takes the user's sends until
 // the batch that reports it has run: the echo of a message that arrived together with a close
@@ -36,11 +55,41 @@ void Server::markDirty(Connection* conn) {
   }
 }
 
-void Server::queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
-  uint8_t* out = conn->output.append(frameHeaderSize(length) + length);
-  out += writeFrameHeader(out, opcode, length, fin);
-  if (length) std::memcpy(out, payload, length);
-  markDirty(conn);
+// Small frames are copied into the queue's tail (corked until the flush). A large payload is not
+// worth corking: when nothing waits for EPOLLOUT, the queue and the payload go to the kernel in one
+// writev now, straight from the caller's memory, and only what the kernel did not take is copied
+// (once, into an exact-size segment). False: the connection broke and is closed.
+bool Server::queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+  uint8_t header[MAX_FRAME_HEADER];
+  conn->output.appendCopy(header, writeFrameHeader(header, opcode, length, fin), totalQueued_);
+  if (length < LARGE_PAYLOAD_MIN) {
+    conn->output.appendCopy(payload, length, totalQueued_);
+    markDirty(conn);
+    return true;
+  }
+  size_t payloadDone = 0;
+  if (!conn->writeArmed) {
+    iovec parts[MAX_IOV];
+    int count = conn->output.gather(parts, MAX_IOV - 1);
+    size_t queued = 0;
+    for (int i = 0; i < count; ++i) queued += parts[i].iov_len;
+    parts[count++] = {const_cast<uint8_t*>(payload), length};
+    IoResult written = conn->io.writev(parts, count);
+    if (written.status == IoResult::Status::FAILED) {
+      closeConnection(conn);  // the peer is gone
+      return false;
+    }
+    size_t done = written.status == IoResult::Status::OK ? written.bytes : 0;
+    size_t fromQueue = std::min(done, queued);
+    conn->output.consume(fromQueue, totalQueued_);
+    payloadDone = done - fromQueue;
+  }
+  if (payloadDone < length) {
+    conn->output.appendShared(SharedFrameRef(SharedFrame::copyOf(payload + payloadDone, length - payloadDone)), 0,
+                              totalQueued_);
+  }
+  if (!conn->output.empty()) markDirty(conn);  // the flush arms EPOLLOUT for the rest
+  return true;
 }
 
 void Server::queueClose(Connection* conn, uint16_t code, std::string_view reason) {
@@ -54,68 +103,89 @@ void Server::queueClose(Connection* conn, uint16_t code, std::string_view reason
     if (reasonLength) std::memcpy(payload + 2, reason.data(), reasonLength);
     length = 2 + reasonLength;
   }
-  queueFrame(conn, Opcode::CLOSE, payload, length);
+  queueFrame(conn, Opcode::CLOSE, payload, length);  // small: never writes, cannot fail
   conn->closeSent = true;
 }
 
-// Applies the backpressure policy before more output is queued. False: do not queue (with the
-// close policy the connection is gone by then).
+// Backpressure, the rules:
+// - Per socket: a send made while the socket's queue is at or over maxBackpressure meets the policy:
+//   'drop' refuses the message (DROPPED), 'close' drops the connection. One message of any size may
+//   always be queued below the limit.
+// - Server-wide: while all queues together hold maxTotalBackpressure or more, the policy applies to
+//   the sockets holding the most (those at or above totalBudgetCutoff()); with 'close' they are
+//   also dropped at the end of the turn, so the total stays within the bound plus one turn's output.
+// - Read pausing: a socket whose queue reaches half of maxBackpressure is not read until it drains
+//   to a quarter, and a turn reads no more from a socket than the room left below that half (its
+//   answers, queued after the batch, then stay under the limit). A request/response peer that does
+//   not read its answers meets TCP backpressure (its sends block) instead of growing the server or
+//   being dropped.
+// The user learns of a refusal by the status and gets DRAIN once the queue has emptied.
 bool Server::admitOutput(Connection* conn) {
-  if (options_.maxBackpressure == 0 || conn->output.size() < options_.maxBackpressure) return true;
+  size_t queued = conn->output.size();
+  bool overSocket = options_.maxBackpressure != 0 && queued >= options_.maxBackpressure;
+  bool overTotal = options_.maxTotalBackpressure != 0 && totalQueued_ >= options_.maxTotalBackpressure &&
+                   queued != 0 && queued >= totalBudgetCutoff();
+  if (!overSocket && !overTotal) return true;
   conn->needDrain = true;
   if (!options_.dropOnBackpressure) closeConnection(conn);  // a reader that never reads
   return false;
 }
 
-int Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
-  Connection* conn = lookup(id);
-  if (!conn || !canSend(conn)) return static_cast<int>(CallStatus::CLOSED);
-  if (!admitOutput(conn)) {
-    return static_cast<int>(conn->state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED);
+// The queue size from which a socket counts among those holding the most: the largest queues,
+// taken in order, whose removal would bring the total under the bound. Computed once per turn
+// and only while over the bound (a scan of the slots, which only an overloaded server pays).
+size_t Server::totalBudgetCutoff() {
+  if (budgetCutoff_) return budgetCutoff_;
+  std::vector<size_t> sizes;
+  for (const auto& slot : slots_) {
+    if (slot && slot->state != ConnState::CLOSED && !slot->output.empty()) sizes.push_back(slot->output.size());
   }
-  if (length >= DIRECT_SEND_MIN && !conn->writeArmed) {
-    if (sendDirect(conn, opcode, payload, length, fin) != static_cast<int>(CallStatus::OK)) {
-      return static_cast<int>(CallStatus::CLOSED);
-    }
-  } else {
-    queueFrame(conn, opcode, payload, length, fin);
+  std::sort(sizes.begin(), sizes.end(), [](size_t a, size_t b) { return a > b; });
+  size_t remaining = totalQueued_;
+  budgetCutoff_ = 1;
+  for (size_t size : sizes) {
+    budgetCutoff_ = size;
+    remaining -= size;
+    if (remaining < options_.maxTotalBackpressure) break;
   }
-  if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
-  return static_cast<int>(CallStatus::OK);
+  return budgetCutoff_;
 }
 
-// A large message skips the copy into the output queue: queued bytes, header and payload go out
-// in one writev now, and only what the kernel did not take is queued. (Corking buys nothing for a
-// message that fills a write by itself.)
-int Server::sendDirect(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
-  uint8_t header[MAX_FRAME_HEADER];
-  size_t headerSize = writeFrameHeader(header, opcode, length, fin);
-  iovec parts[3];
-  int count = 0;
-  size_t queued = conn->output.size();
-  if (queued) parts[count++] = {const_cast<uint8_t*>(conn->output.data()), queued};
-  parts[count++] = {header, headerSize};
-  parts[count++] = {const_cast<uint8_t*>(payload), length};
-  ssize_t written;
-  do {
-    written = ::writev(conn->fd, parts, count);
-  } while (written < 0 && errno == EINTR);
-  if (written < 0) {
-    if (errno != EAGAIN) {
-      closeConnection(conn);  // the peer is gone
-      return static_cast<int>(CallStatus::CLOSED);
+void Server::enforceTotalBudget() {
+  if (options_.maxTotalBackpressure != 0 && totalQueued_ >= options_.maxTotalBackpressure &&
+      !options_.dropOnBackpressure) {
+    size_t cutoff = totalBudgetCutoff();
+    for (auto& slot : slots_) {
+      if (totalQueued_ < options_.maxTotalBackpressure) break;
+      Connection* conn = slot.get();
+      if (conn && conn->state != ConnState::CLOSED && !conn->output.empty() && conn->output.size() >= cutoff) {
+        closeConnection(conn);
+      }
     }
-    written = 0;
   }
-  size_t done = static_cast<size_t>(written);
-  size_t fromQueue = done < queued ? done : queued;
-  conn->output.consume(fromQueue);
-  done -= fromQueue;
-  if (done < headerSize) conn->output.appendCopy(header + done, headerSize - done);
-  size_t payloadDone = done > headerSize ? done - headerSize : 0;
-  conn->output.appendCopy(payload + payloadDone, length - payloadDone);
-  if (!conn->output.empty()) markDirty(conn);  // the flush arms EPOLLOUT for the rest
-  return static_cast<int>(CallStatus::OK);
+  budgetCutoff_ = 0;  // recomputed next turn, from the queues as they are then
+}
+
+bool Server::shouldPauseReading(const Connection* conn) const {
+  return options_.maxBackpressure != 0 && conn->output.size() >= options_.maxBackpressure / 2;
+}
+
+size_t Server::readRoom(const Connection* conn, size_t readThisTurn) const {
+  if (options_.maxBackpressure == 0) return SIZE_MAX;
+  size_t threshold = options_.maxBackpressure / 2;
+  size_t used = conn->output.size() + readThisTurn;
+  return used >= threshold ? 0 : threshold - used;
+}
+
+SendResult Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+  Connection* conn = lookup(id);
+  if (!conn || !canSend(conn)) return {static_cast<int>(CallStatus::CLOSED), 0};
+  if (!admitOutput(conn)) {
+    return {static_cast<int>(conn->state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED), 0};
+  }
+  if (!queueFrame(conn, opcode, payload, length, fin)) return {static_cast<int>(CallStatus::CLOSED), 0};
+  if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
+  return {static_cast<int>(CallStatus::OK), conn->output.size()};
 }
 
 int Server::close(ConnectionId id, uint16_t code, std::string_view reason) {
@@ -155,30 +225,37 @@ void Server::flush() {
     if (conn->state != ConnState::CLOSED && !conn->writeArmed) flushConnection(conn);
   }
   dirty_.clear();
+  enforceTotalBudget();
 }
 
 void Server::flushConnection(Connection* conn) {
   while (!conn->output.empty()) {
-    ssize_t n = ::send(conn->fd, conn->output.data(), conn->output.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
+    iovec parts[MAX_IOV];
+    int count = conn->output.gather(parts, MAX_IOV);
+    size_t wanted = 0;
+    for (int i = 0; i < count; ++i) wanted += parts[i].iov_len;
+    IoResult written = conn->io.writev(parts, count);
+    if (written.status == IoResult::Status::WOULD_BLOCK) break;
+    if (written.status == IoResult::Status::FAILED) {
       closeConnection(conn);  // EPIPE, ECONNRESET: the peer is gone
       return;
     }
-    conn->output.consume(static_cast<size_t>(n));
+    conn->output.consume(written.bytes, totalQueued_);
+    if (written.bytes < wanted) break;  // the send buffer is full: wait for EPOLLOUT
   }
   bool wasArmed = conn->writeArmed;
+  bool wasPaused = conn->outputPaused;
   conn->writeArmed = !conn->output.empty();
   if (!conn->writeArmed && conn->releaseOutput) {
     conn->releaseOutput = false;
-    conn->output.release();
+    conn->output.release(totalQueued_);
   }
-  if (wasArmed != conn->writeArmed) updateInterest(conn);
+  if (conn->outputPaused && conn->output.size() <= options_.maxBackpressure / 4) conn->outputPaused = false;
+  if (wasArmed != conn->writeArmed || wasPaused != conn->outputPaused) updateInterest(conn);
   if (conn->writeArmed) return;
   if (conn->state == ConnState::DRAINING) {
     // Our last byte is out: send FIN first, as RFC 6455 §7.1.1 asks of servers.
-    ::shutdown(conn->fd, SHUT_WR);
+    conn->io.shutdownWrite();
   } else if ((wasArmed || conn->needDrain) && conn->known) {
     conn->needDrain = false;
     batch_.add(EventKind::DRAIN, conn->slot, conn->generation, 0, 0);
@@ -187,14 +264,12 @@ void Server::flushConnection(Connection* conn) {
 }
 
 void Server::updateInterest(Connection* conn) {
-  epoll_event ev{};
-  // While reading is paused (an upgrade awaiting its decision buffered too much) only EPOLLRDHUP,
+  // While an upgrade awaiting its decision has buffered too much (readPaused) only EPOLLRDHUP,
   // errors and hang-ups may wake us: a FIN then means the client left, and handleConnectionEvent
-  // closes the connection at once, so the level-triggered event fires only once.
-  ev.events |= conn->readPaused ? EPOLLRDHUP : (EPOLLIN | EPOLLRDHUP);
-  if (conn->writeArmed) ev.events |= EPOLLOUT;
-  ev.data.u64 = epollTag(*conn);
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, conn->fd, &ev);
+  // closes the connection at once, so the level-triggered event fires only once. While paused for
+  // its output, the connection waits for EPOLLOUT alone (a FIN is read once reading resumes).
+  Interest interest{!conn->readPaused && !conn->outputPaused, conn->readPaused, conn->writeArmed};
+  reactor_.modify(conn->io.pollFd(), epollTag(*conn), interest);
 }
 
 void Server::beginDraining(Connection* conn) {
@@ -270,7 +345,7 @@ bool FrameSink::onControl(Opcode op, uint8_t* payload, size_t len) {
   switch (op) {
     case Opcode::PING:
       // A ping flood from a peer that does not read must not grow the output without bound.
-      if (canSend(conn) && server->admitOutput(conn)) server->queueFrame(conn, Opcode::PONG, payload, len);
+      if (canSend(conn) && server->admitOutput(conn)) server->queueFrame(conn, Opcode::PONG, payload, len);  // small
       if (conn->state == ConnState::CLOSED) return true;
       server->batch_.addCopy(EventKind::PING, conn->slot, conn->generation, payload, len, 0);
       return false;
@@ -282,10 +357,7 @@ bool FrameSink::onControl(Opcode op, uint8_t* payload, size_t len) {
       if (len >= 2) {
         conn->closeCode = static_cast<uint16_t>((payload[0] << 8) | payload[1]);
         // Allocated only when there is a reason: most connections never get one.
-        if (len > 2) {
-          const char* reason = reinterpret_cast<const char*>(payload) + 2;
-          conn->closeReason = std::make_unique<std::string>(reason, len - 2);
-        }
+        if (len > 2) conn->setCloseReason({reinterpret_cast<const char*>(payload) + 2, len - 2});
       } else {
         conn->closeCode = close_code::NO_STATUS;
       }

@@ -1,13 +1,39 @@
 // A tiny assertion harness for the core's unit tests: no framework, one binary per core module.
-// Each CHECK failure prints the location and the expression; main() returns non-zero if any failed.
+// Each CHECK failure prints the location and the expression (CHECK_EQ also both values); main() returns non-zero if any failed.
 #pragma once
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <string>
+#include <type_traits>
 
 namespace check {
 inline int& failures() { static int n = 0; return n; }
 inline int& passes() { static int n = 0; return n; }
+
+// Renders a checked value for a failure message: numbers, strings, enums (as their number);
+// anything else as "?".
+template <typename T, typename = void>
+struct Printable : std::false_type {};
+template <typename T>
+struct Printable<T, std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
+    : std::true_type {};
+
+template <typename T>
+std::string show(const T& value) {
+  std::ostringstream out;
+  if constexpr (std::is_enum_v<T>) {
+    out << static_cast<long long>(value);
+  } else if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>) {
+    out << static_cast<int>(value);
+  } else if constexpr (Printable<T>::value) {
+    out << value;
+  } else {
+    out << "?";
+  }
+  std::string text = out.str();
+  return text.size() > 200 ? text.substr(0, 200) + "..." : text;
+}
 }  // namespace check
 
 #define CHECK(expr)                                                              \
@@ -28,7 +54,8 @@ inline int& passes() { static int n = 0; return n; }
       ++check::passes();                                                         \
     } else {                                                                     \
       ++check::failures();                                                       \
-      std::fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s\n", __FILE__, __LINE__, #a, #b); \
+      std::fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%s vs %s)\n", __FILE__, __LINE__, #a, #b, \
+                   check::show(check_a_).c_str(), check::show(check_b_).c_str());           \
     }                                                                            \
   } while (0)
 

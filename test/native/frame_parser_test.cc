@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "wire.h"
 #include "frame_parser.h"
 #include "unmask.h"
 
@@ -16,51 +17,12 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-const uint8_t RFC_MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
+using wire::hex;
+using wire::RFC_MASK;
+using wire::operator+;
 
-// "81 85 37fa213d" -> bytes; spaces are ignored.
-Bytes hex(const std::string& s) {
-  Bytes out;
-  int nibble = -1;
-  for (char c : s) {
-    int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    else continue;
-    if (nibble < 0) {
-      nibble = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(nibble << 4 | v));
-      nibble = -1;
-    }
-  }
-  return out;
-}
-
-Bytes operator+(Bytes a, const Bytes& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-// A masked client frame. lengthForm 0 picks the minimal encoding; 16 or 64 forces a longer one.
 Bytes frame(uint8_t b0, const std::string& payload, int lengthForm = 0, const uint8_t* mask = RFC_MASK) {
-  Bytes out = {b0};
-  const uint64_t n = payload.size();
-  if (lengthForm == 0) lengthForm = n < 126 ? 7 : n <= 0xFFFF ? 16 : 64;
-  if (lengthForm == 7) {
-    out.push_back(static_cast<uint8_t>(0x80 | n));
-  } else if (lengthForm == 16) {
-    out.push_back(0x80 | 126);
-    out.push_back(static_cast<uint8_t>(n >> 8));
-    out.push_back(static_cast<uint8_t>(n));
-  } else {
-    out.push_back(0x80 | 127);
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(n >> (56 - 8 * i)));
-  }
-  out.insert(out.end(), mask, mask + 4);
-  for (size_t i = 0; i < payload.size(); ++i) out.push_back(static_cast<uint8_t>(payload[i]) ^ mask[i & 3]);
-  return out;
+  return wire::clientFrame(b0, payload, lengthForm, mask);
 }
 
 std::string closePayload(uint16_t code, const std::string& reason = "") {

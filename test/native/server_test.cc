@@ -1,5 +1,5 @@
 // The reactor end to end, in C++ alone, under ASan/UBSan: a Server on 127.0.0.1, real client
-// sockets, turns driven by hand as the binding would (runTurn, takeBatch, flush, releaseDelivered).
+// sockets, turns driven by hand as the binding would (runTurn, takeBatch, endTurn).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,134 +11,14 @@
 #include <vector>
 
 #include "check.h"
+#include "server_driver.h"
 #include "server.h"
 
 using namespace epollws;
 
+using namespace driver;
+
 namespace {
-
-struct Event {
-  EventKind kind;
-  ConnectionId id;
-  uint32_t arg;
-  std::string payload;
-};
-
-// Events seen by turns that were driven while waiting for something else (readSome).
-std::vector<Event> backlog;
-
-// One driver turn: run the reactor, hand out the batch, then flush and release, as the binding does.
-std::vector<Event> turn(Server& server, int timeoutMs = 50) {
-  server.runTurn(timeoutMs);
-  EventBatch batch;
-  server.takeBatch(batch);
-  std::vector<Event> events;
-  for (const EventRecord& r : batch.records) {
-    Event e{static_cast<EventKind>(r.kind), {r.slot, r.generation}, r.arg, {}};
-    if (r.arg & MESSAGE_EXTERNAL && e.kind == EventKind::MESSAGE) {
-      const ByteBuffer& b = batch.externals[r.offset];
-      e.payload.assign(reinterpret_cast<const char*>(b.data()), b.size());
-    } else {
-      e.payload.assign(reinterpret_cast<const char*>(batch.data.data()) + r.offset, r.length);
-    }
-    events.push_back(std::move(e));
-  }
-  server.flush();
-  server.releaseDelivered();
-  return events;
-}
-
-// Turns until an event of `kind` arrives (bounded).
-bool waitFor(Server& server, EventKind kind, Event* out, int turns = 100) {
-  for (size_t i = 0; i < backlog.size(); ++i) {
-    if (backlog[i].kind == kind) {
-      if (out) *out = backlog[i];
-      backlog.erase(backlog.begin(), backlog.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-      return true;
-    }
-  }
-  backlog.clear();
-  for (int i = 0; i < turns; ++i) {
-    for (Event& e : turn(server)) {
-      if (e.kind == kind) {
-        if (out) *out = e;
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-int connectTo(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  return fd;
-}
-
-void writeAll(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
-// Reads what the server sent so far (non-blocking after a short wait), driving turns meanwhile.
-std::string readSome(Server& server, int fd, size_t atLeast) {
-  std::string out;
-  for (int i = 0; i < 100 && out.size() < atLeast; ++i) {
-    for (Event& e : turn(server, 5)) backlog.push_back(std::move(e));
-    pollfd p{fd, POLLIN, 0};
-    while (::poll(&p, 1, 5) > 0) {
-      char buffer[65536];
-      ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
-      if (n <= 0) return out;
-      out.append(buffer, static_cast<size_t>(n));
-    }
-  }
-  return out;
-}
-
-std::string maskedFrame(uint8_t opcodeAndFin, const std::string& payload) {
-  std::string frame;
-  frame += static_cast<char>(opcodeAndFin);
-  const uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44};
-  if (payload.size() < 126) {
-    frame += static_cast<char>(0x80 | payload.size());
-  } else if (payload.size() < 65536) {
-    frame += static_cast<char>(0x80 | 126);
-    frame += static_cast<char>(payload.size() >> 8);
-    frame += static_cast<char>(payload.size() & 0xff);
-  } else {
-    frame += static_cast<char>(0x80 | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) frame += static_cast<char>((payload.size() >> shift) & 0xff);
-  }
-  frame.append(reinterpret_cast<const char*>(mask), 4);
-  for (size_t i = 0; i < payload.size(); ++i) frame += static_cast<char>(payload[i] ^ mask[i % 4]);
-  return frame;
-}
-
-const char* REQUEST =
-    "GET /chat?x=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-// Opens a client and completes the handshake; returns the client fd and the connection's id.
-int openClient(Server& server, uint16_t port, ConnectionId* id, const std::string& pipelined = "") {
-  int fd = connectTo(port);
-  writeAll(fd, std::string(REQUEST) + pipelined);
-  Event upgrade;
-  if (!waitFor(server, EventKind::UPGRADE, &upgrade)) return -1;
-  *id = upgrade.id;
-  server.accept(upgrade.id, "", "", "");
-  std::string response = readSome(server, fd, 129);
-  if (response.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == std::string::npos) return -1;
-  return fd;
-}
 
 void testEchoAndClose() {
   Server server(ServerOptions{});
@@ -159,7 +39,7 @@ void testEchoAndClose() {
   CHECK(waitFor(server, EventKind::MESSAGE, &message));
   CHECK_EQ(message.payload.size(), big.size());
   CHECK(message.arg & MESSAGE_EXTERNAL);
-  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("hi"), 2), 0);
+  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("hi"), 2).status, 0);
   server.flush();
   std::string echoed = readSome(server, fd, 4);
   CHECK_EQ(echoed, std::string("\x81\x02hi", 4));
@@ -175,7 +55,7 @@ void testEchoAndClose() {
   CHECK_EQ(closed.payload, std::string("bye"));
   CHECK_EQ(server.connectionCount(), 0u);
   // A stale id does nothing once the slot was released.
-  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("x"), 1), -1);
+  CHECK_EQ(server.send(id, Opcode::TEXT, reinterpret_cast<const uint8_t*>("x"), 1).status, -1);
 }
 
 // The client's close frame is echoed and its code and reason reach the CLOSE event: with a reason of
@@ -313,11 +193,11 @@ void testTimeoutsAndShutdown() {
   ::close(slow);
   ::close(fd);
 
-  // Shutdown: stop listening, drop what is left; IDLE reports the end.
+  // Shutdown: stop listening, drop what is left; STOPPED reports the end.
   fd = openClient(server, listening.port, &id);
   server.stopListening();
   server.dropConnections(false);
-  CHECK(waitFor(server, EventKind::IDLE, nullptr));
+  CHECK(waitFor(server, EventKind::STOPPED, nullptr));
   CHECK_EQ(server.connectionCount(), 0u);
   ::close(fd);
 }
@@ -334,7 +214,7 @@ void testBackpressure() {
   std::string chunk(32 * 1024, 'x');
   int dropped = 0;
   for (int i = 0; i < 2000 && dropped == 0; ++i) {
-    int status = server.send(id, Opcode::BINARY, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size());
+    int status = server.send(id, Opcode::BINARY, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()).status;
     if (status == static_cast<int>(CallStatus::DROPPED)) ++dropped;
     server.flush();
   }

@@ -1,5 +1,5 @@
 // The ceiling: an echo server on native/core with no JavaScript at all. It drives the core the
-// way the binding does (turn, batch, react, flush, release) and answers every message in kind.
+// way the binding does (runTurn, takeBatch, react, endTurn) and answers every message in kind.
 // `echo_server --port P [--host H]` prints `listening on ws://H:P` once it accepts.
 #include <sys/resource.h>
 
@@ -30,7 +30,7 @@ void echo(Server& server, const EventBatch& batch) {
     ConnectionId id{record.slot, record.generation};
     switch (static_cast<EventKind>(record.kind)) {
       case EventKind::UPGRADE:
-        server.accept(id, "", "", "");
+        server.acceptUpgrade(id, "", "", "");
         break;
       case EventKind::MESSAGE: {
         const uint8_t* payload = record.arg & MESSAGE_EXTERNAL ? batch.externals[record.offset].data()
@@ -79,8 +79,7 @@ int main(int argc, char** argv) {
     server.runTurn(due < 0 || due > 1000 ? 1000 : static_cast<int>(due));
     server.takeBatch(batch);
     echo(server, batch);
-    server.flush();
-    server.releaseDelivered();
+    server.endTurn();
   }
   return 0;
 }

@@ -1,0 +1,65 @@
+// The seam every byte of a connection goes through: read into a given buffer, writev, shut down
+// writing, close, peer address. Connection code never calls recv/send/writev/shutdown/close itself.
+//
+// Layout choice (sizeof(Connection) <= 184, see connection.h): plain TCP is by far the common case,
+// so FdTransport is a 4-byte value held inline in every Connection, called without a vtable. The
+// transports to come (TLS over an fd, a stream fed from JS with no fd at all) will derive from
+// `Transport` and hang off ConnectionExtras; Connection::io() then dispatches with one pointer test
+// (extras && extras->transport) before the inline fd. A vtable pointer plus the fd inline would
+// cost 8 more bytes on every idle connection for a capability most never use.
+#pragma once
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "net.h"
+#include "unique_fd.h"
+
+namespace epollws {
+
+// What one read or write did.
+struct IoResult {
+  enum class Status : uint8_t {
+    OK,           // `bytes` moved (a write may be partial)
+    WOULD_BLOCK,  // nothing now: wait for readiness
+    END,          // the peer finished sending (read only)
+    FAILED,       // the connection is broken (ECONNRESET, EPIPE...)
+  };
+  Status status;
+  size_t bytes;
+};
+
+// The interface other transports implement (TLS, external streams); FdTransport has the same
+// member functions without being virtual.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual IoResult read(uint8_t* buffer, size_t capacity) = 0;
+  virtual IoResult writev(const iovec* parts, int count) = 0;
+  virtual void shutdownWrite() = 0;
+  virtual void close() = 0;
+  virtual PeerAddress peerAddress() const = 0;
+  // The fd the reactor watches, or -1 for a transport with none (the reactor then ignores it).
+  virtual int pollFd() const = 0;
+};
+
+// Plain TCP on a non-blocking socket the transport owns.
+class FdTransport {
+ public:
+  FdTransport() = default;
+  explicit FdTransport(int fd) : fd_(fd) {}
+
+  IoResult read(uint8_t* buffer, size_t capacity);
+  IoResult writev(const iovec* parts, int count);
+  void shutdownWrite();
+  void close() { fd_.reset(); }
+  PeerAddress peerAddress() const { return peerAddressOf(fd_.get()); }
+  int pollFd() const { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+}  // namespace epollws
