@@ -136,14 +136,19 @@ const MAX_PAYLOAD_LIMIT = 0xffffffff;
 
 type OptionErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
 
-function optionError<E extends Error>(ErrorClass: new (message: string) => E, code: OptionErrorCode, message: string): E {
+function optionError<E extends Error>(
+  ErrorClass: new (message: string) => E,
+  code: OptionErrorCode,
+  message: string,
+): E {
   return Object.assign(new ErrorClass(message), { code });
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', `Expected the "${name}" option to be an integer, got ${String(value)}`);
+    const message = `Expected the "${name}" option to be an integer, got ${String(value)}`;
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
   }
   if (value < min || value > max) {
     throw optionError(
@@ -159,7 +164,8 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
 function boolean(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') {
-    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', `Expected the "${name}" option to be a boolean, got ${String(value)}`);
+    const message = `Expected the "${name}" option to be a boolean, got ${String(value)}`;
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
   }
   return value;
 }
@@ -216,7 +222,8 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
   const ports = portList.map((port) => integer('port', port, 0, 0, 65535));
 
   if (options.host !== undefined && typeof options.host !== 'string') {
-    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', `Expected the "host" option to be a string, got ${String(options.host)}`);
+    const message = `Expected the "host" option to be a string, got ${String(options.host)}`;
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
   }
   if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {
     throw optionError(
