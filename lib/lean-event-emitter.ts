@@ -65,10 +65,10 @@ export class LeanEventEmitter extends Base {
     return this.removeListener(event, listener);
   }
 
-  override removeAllListeners(event?: string | symbol): this {
-    // node:events tells "every event" from "event undefined" by the number of arguments.
-    if (event === undefined) super.removeAllListeners();
-    else super.removeAllListeners(event);
+  // node:events tells "every event" (no argument) from the event named undefined (an explicit
+  // undefined, which removes nothing): the arguments are passed on as given.
+  override removeAllListeners(...event: [eventName?: string | symbol]): this {
+    super.removeAllListeners(...event);
     dropEmptyTable(this);
     return this;
   }

@@ -1,5 +1,6 @@
 // Option defaults and validation. Mistakes are programmer errors: they throw TypeError/RangeError
-// synchronously from the constructor, naming the option and the value.
+// synchronously from the constructor, naming the option and the value, with Node's own codes
+// (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE) so callers need not parse messages.
 import type { Server as HttpServer } from 'node:http';
 import { Server as TlsServer } from 'node:tls';
 
@@ -133,20 +134,45 @@ const DEFAULT_MAX_TOTAL_BACKPRESSURE = 1024 * 1024 * 1024;
 // Payload lengths travel as uint32 between the core and JS.
 const MAX_PAYLOAD_LIMIT = 0xffffffff;
 
+type OptionErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
+
+function optionError<E extends Error>(
+  ErrorClass: new (message: string) => E,
+  code: OptionErrorCode,
+  message: string,
+): E {
+  return Object.assign(new ErrorClass(message), { code });
+}
+
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`Expected the "${name}" option to be an integer, got ${String(value)}`);
+    const message = `Expected the "${name}" option to be an integer, got ${String(value)}`;
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
   }
   if (value < min || value > max) {
-    throw new RangeError(`Expected the "${name}" option to be between ${min} and ${max}, got ${value}`);
+    throw optionError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `Expected the "${name}" option to be between ${min} and ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+// A string such as "false" would otherwise read as true.
+function boolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    const message = `Expected the "${name}" option to be a boolean, got ${String(value)}`;
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
   }
   return value;
 }
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
   if (value !== undefined && typeof value !== 'function') {
-    throw new TypeError(`Expected the "${name}" option to be a function`);
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', `Expected the "${name}" option to be a function`);
   }
   return value;
 }
@@ -154,7 +180,11 @@ function optionalFunction<T>(name: string, value: T | undefined): T | undefined 
 function policy(value: unknown): BackpressurePolicy {
   if (value === undefined) return 'close';
   if (value !== 'close' && value !== 'drop') {
-    throw new TypeError(`Expected the "backpressurePolicy" option to be "close" or "drop", got ${String(value)}`);
+    throw optionError(
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+      `Expected the "backpressurePolicy" option to be "close" or "drop", got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -162,39 +192,59 @@ function policy(value: unknown): BackpressurePolicy {
 /** @internal Validates `options` and fills in `defaults` (the core's, read from the binding). */
 export function normalizeOptions(options: ServerOptions, defaults: NativeDefaults): NormalizedOptions {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError('Expected an options object');
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', 'Expected an options object');
   }
-  const modes = [options.port !== undefined, options.server !== undefined, options.noServer === true];
+  const noServer = boolean('noServer', options.noServer, false);
+  const modes = [options.port !== undefined, options.server !== undefined, noServer];
   if (modes.filter(Boolean).length !== 1) {
-    throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
+    throw optionError(
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+      'One and only one of the "port", "server", or "noServer" options must be specified',
+    );
   }
   if (options.server !== undefined) {
-    if (typeof (options.server as { on?: unknown }).on !== 'function') {
-      throw new TypeError('Expected the "server" option to be an http.Server');
+    if (typeof (options.server as { on?: unknown } | null)?.on !== 'function') {
+      throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', 'Expected the "server" option to be an http.Server');
     }
     if (options.server instanceof TlsServer) {
-      throw new TypeError(
+      throw optionError(
+        TypeError,
+        'ERR_INVALID_ARG_VALUE',
         'https.Server is not supported yet: epollws does not terminate TLS; put a TLS proxy in front of an http.Server',
       );
     }
   }
   const portList = options.port === undefined ? [] : Array.isArray(options.port) ? options.port : [options.port];
   if (options.port !== undefined && portList.length === 0) {
-    throw new RangeError('Expected the "port" option to list at least one port');
+    throw optionError(RangeError, 'ERR_OUT_OF_RANGE', 'Expected the "port" option to list at least one port');
   }
   const ports = portList.map((port) => integer('port', port, 0, 0, 65535));
 
   if (options.host !== undefined && typeof options.host !== 'string') {
-    throw new TypeError('Expected the "host" option to be a string');
+    const message = `Expected the "host" option to be a string, got ${String(options.host)}`;
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
   }
   if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {
-    throw new TypeError(`Expected the "path" option to be a string starting with "/", got ${String(options.path)}`);
+    throw optionError(
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+      `Expected the "path" option to be a string starting with "/", got ${String(options.path)}`,
+    );
+  }
+  const deflate = options.perMessageDeflate;
+  if (deflate !== undefined && typeof deflate !== 'boolean' && (deflate === null || typeof deflate !== 'object')) {
+    throw optionError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `Expected the "perMessageDeflate" option to be a boolean or an object, got ${String(deflate)}`,
+    );
   }
 
   return {
     ports,
     server: options.server,
-    noServer: options.noServer === true,
+    noServer,
     host: options.host ?? '',
     path: options.path ?? '',
     backlog: integer('backlog', options.backlog, DEFAULT_BACKLOG, 0, 0x7fffffff),
@@ -204,7 +254,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     handshakeTimeout: integer('handshakeTimeout', options.handshakeTimeout, defaults.handshakeTimeout, 0, 0x7fffffff),
     closeTimeout: integer('closeTimeout', options.closeTimeout, defaults.closeTimeout, 0, 0x7fffffff),
     idleTimeout: integer('idleTimeout', options.idleTimeout, defaults.idleTimeout, 0, 0x7fffffff),
-    sendPings: options.sendPings ?? defaults.sendPings,
+    sendPings: boolean('sendPings', options.sendPings, defaults.sendPings),
     maxBackpressure: integer('maxBackpressure', options.maxBackpressure, defaults.maxBackpressure, 0, Number.MAX_SAFE_INTEGER),
     maxTotalBackpressure: integer(
       'maxTotalBackpressure',
@@ -215,10 +265,10 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     ),
     backpressurePolicy: policy(options.backpressurePolicy),
     maxFragments: integer('maxFragments', options.maxFragments, defaults.maxFragments, 0, 0xffffffff),
-    clientTracking: options.clientTracking ?? true,
-    trustProxy: options.trustProxy ?? false,
-    proxyProtocol: options.proxyProtocol ?? false,
-    reusePort: options.reusePort ?? false,
+    clientTracking: boolean('clientTracking', options.clientTracking, true),
+    trustProxy: boolean('trustProxy', options.trustProxy, false),
+    proxyProtocol: boolean('proxyProtocol', options.proxyProtocol, false),
+    reusePort: boolean('reusePort', options.reusePort, false),
     handleProtocols: optionalFunction('handleProtocols', options.handleProtocols),
     verifyClient: optionalFunction('verifyClient', options.verifyClient),
     upgrade: optionalFunction('upgrade', options.upgrade),

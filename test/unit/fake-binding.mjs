@@ -23,6 +23,7 @@ export class FakeServer {
     this.onBatch = onBatch;
     this.connections = new Map(); // slot -> { generation, state, queued, written, head }
     this.events = [];
+    this.rejected = [];
     this.flushes = 0;
     this.nextPort = 40000;
     this.listening = 0;
@@ -72,6 +73,7 @@ export class FakeServer {
     const c = this.#conn(slot, generation);
     if (!c) return CALL.CLOSED;
     c.output.push({ status, lines, body });
+    this.rejected.push({ slot, status, lines, body }); // the connection is gone: its answer stays readable here
     this.#gone(slot, 1006, true);
     return CALL.OK;
   }
@@ -85,12 +87,19 @@ export class FakeServer {
   destroy() { this.destroyed = true; }
 
   // The "network" side.
-  clientConnects(head, address = '192.0.2.1', port = 5000) {
+  // `family` is the socket's (or the PROXY header's), as the core reports it: an IPv4 client of a
+  // dual-stack listener is family 6 with a mapped address.
+  clientConnects(head, address = '192.0.2.1', port = 5000, family = address.includes(':') ? 6 : 4) {
     const slot = this.connections.size;
     const generation = 7;
     this.connections.set(slot, { generation, state: 'awaiting', output: [], written: [], queued: 0 });
-    this.events.push([EVENT.UPGRADE, slot, generation, Buffer.from(`${address}\0${port}\x004\0${head}`, 'latin1'), 0]);
+    this.events.push([EVENT.UPGRADE, slot, generation, Buffer.from(`${address}\0${port}\0${family}\0${head}`, 'latin1'), 0]);
     return { slot, generation };
+  }
+  /** The core refused a handshake itself (answered `status`, never told JS of an upgrade). */
+  clientRefused(reason, status, address = '192.0.2.1', port = 5000) {
+    const slot = this.connections.size;
+    this.events.push([EVENT.CLIENT_ERROR, slot, 7, Buffer.from(`${reason}\0${address}\0${port}`, 'latin1'), status]);
   }
   clientSends({ slot, generation }, payload, binary = true) {
     const bytes = Buffer.from(payload);
