@@ -234,6 +234,7 @@ class Harness {
 
   void onEvent(const EventRecord& r) {
     EventKind kind = static_cast<EventKind>(r.kind);
+    if (trace_) std::fprintf(stderr, "event %u slot %u length %u arg %u\n", r.kind, r.slot, r.length, r.arg);
     if (kind == EventKind::STOPPED) {
       // True when it was queued; a stream attached since may have made it stale.
       REQUIRE(stoppedMayBeStale_ || server_.connectionCount() == 0);
@@ -310,6 +311,7 @@ class Harness {
   ManualClock clock_;
   Server server_;
   bool echo_;
+  bool trace_ = std::getenv("SERVER_FUZZ_TRACE") != nullptr;  // lists the events, to check a seed
   bool attachedSinceBatch_ = false;  // since the last takeBatch
   bool stoppedMayBeStale_ = false;   // a stream was attached before the batch being handled
   EventBatch batch_;
