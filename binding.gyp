@@ -13,7 +13,9 @@
       "native/core/server.cc",
       "native/core/server_handshake.cc",
       "native/core/server_output.cc",
+      "native/core/server_stream.cc",
       "native/core/status.cc",
+      "native/core/stream_transport.cc",
       "native/core/transport.cc",
       "native/core/utf8.cc"
     ]

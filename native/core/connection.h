@@ -55,12 +55,13 @@ struct HandshakeState {
 };
 
 // State only some connections need, behind one pointer so an idle open connection pays 8 bytes for
-// all of it: the opening handshake (freed at accept), a received close reason. The TLS session,
-// compression windows and an external stream's state go here too.
+// all of it: the opening handshake (freed at accept), a received close reason, a transport other
+// than the inline fd (a driver-fed stream; the TLS session next). Compression windows go here too.
 struct ConnectionExtras {
   std::unique_ptr<HandshakeState> handshake;
   std::string closeReason;  // the peer's close reason, when its close frame had one
-  bool empty() const { return !handshake && closeReason.empty(); }
+  std::unique_ptr<Transport> transport;  // set for the connection's whole life, or never
+  bool empty() const { return !handshake && closeReason.empty() && !transport; }
 };
 
 // One per socket, so its size is the server's floor per idle connection: members are ordered by
@@ -101,6 +102,8 @@ struct Connection {
     if (extras->empty()) extras.reset();
     return out;
   }
+  // The transport the connection's bytes move through (see transport.h).
+  TransportRef io() { return TransportRef(fdIo, extras ? extras->transport.get() : nullptr); }
   ConnectionExtras& ensureExtras() {
     if (!extras) extras = std::make_unique<ConnectionExtras>();
     return *extras;
@@ -113,7 +116,7 @@ struct Connection {
   FrameParser<FrameSink> parser;
   ByteBuffer message;            // a message that spans reads or fragments
   OutputQueue output;
-  FdTransport io;                // see transport.h for why it is inline
+  FdTransport fdIo;              // see transport.h for why it is inline; use io()
   uint32_t slot = 0;
   uint32_t generation = 0;
   uint16_t closeCode = 0;        // code received from the peer (1005 when the frame had none)

@@ -22,7 +22,7 @@ constexpr size_t DIRECT_READ_MIN = 64 * 1024;  // frames with less left go throu
 
 }  // namespace
 
-Server::Server(ServerOptions options) : options_(std::move(options)), wheel_(monotonicMs()) {}
+Server::Server(ServerOptions options) : options_(std::move(options)), wheel_(clockMs()) {}
 
 // Every transport closes with its Connection.
 Server::~Server() = default;
@@ -51,7 +51,7 @@ void Server::runTurn(int timeoutMs) {
   Readiness events[MAX_EVENTS];
   int ready = reactor_.wait(events, MAX_EVENTS, timeoutMs);
   inTurn_ = true;
-  nowMs_ = monotonicMs();
+  nowMs_ = clockMs();
   for (int i = 0; i < ready; ++i) {
     uint64_t tag = events[i].tag;
     if (tag == Reactor::WAKE_TAG) {
@@ -68,6 +68,7 @@ void Server::runTurn(int timeoutMs) {
       handleConnectionEvent(conn, events[i].events);
     }
   }
+  serviceStreams();
   expireDeadlines();
   inTurn_ = false;
 }
@@ -117,7 +118,7 @@ void Server::onAccepted(int fd, const sockaddr_storage& peer) {
 }
 
 Connection* Server::addConnection(int fd) {
-  setNoDelay(fd);
+  if (fd >= 0) setNoDelay(fd);  // -1: a stream (attachStream)
   uint32_t slot;
   if (!freeSlots_.empty()) {
     slot = freeSlots_.back();
@@ -129,7 +130,7 @@ Connection* Server::addConnection(int fd) {
   }
   auto owned = std::make_unique<Connection>();
   Connection* conn = owned.get();
-  conn->io = FdTransport(fd);
+  conn->fdIo = FdTransport(fd);
   conn->slot = slot;
   conn->generation = generations_[slot] & 0x3fffffffu;
   conn->state = ConnState::HANDSHAKE;
@@ -141,7 +142,7 @@ Connection* Server::addConnection(int fd) {
   conn->parser.setOptions(parserOptions);
   slots_[slot] = std::move(owned);
   ++liveConnections_;
-  if (reactor_.add(conn->io.pollFd(), epollTag(*conn), Interest{true, false, false}) != 0) {
+  if (reactor_.add(conn->io().pollFd(), epollTag(*conn), Interest{true, false, false}) != 0) {
     closeConnection(conn);
     return nullptr;
   }
@@ -193,7 +194,7 @@ void Server::handleReadable(Connection* conn) {
       }
     }
     if (capacity > room) capacity = room;
-    IoResult read = conn->io.read(buffer, capacity);
+    IoResult read = conn->io().read(buffer, capacity);
     if (read.status == IoResult::Status::WOULD_BLOCK) return;
     if (read.status != IoResult::Status::OK) {
       // END: a FIN, after a close handshake or (1006) without one. FAILED: ECONNRESET and friends.
@@ -239,7 +240,7 @@ void Server::consumeFrames(Connection* conn, uint8_t* data, size_t len) {
 }
 
 void Server::setDeadline(Connection* conn, uint32_t afterMs) {
-  conn->deadlineMs = afterMs ? monotonicMs() + afterMs : 0;
+  conn->deadlineMs = afterMs ? clockMs() + afterMs : 0;
   armTimer(conn);
 }
 
@@ -263,11 +264,11 @@ void Server::armTimer(Connection* conn) {
   wheel_.schedule({conn->slot, conn->generation, due});
 }
 
-int64_t Server::msUntilNextDeadline() const { return wheel_.msUntilNextTick(monotonicMs()); }
+int64_t Server::msUntilNextDeadline() const { return wheel_.msUntilNextTick(clockMs()); }
 
 void Server::expireDeadlines() {
   if (wheel_.size() == 0) return;
-  nowMs_ = monotonicMs();
+  nowMs_ = clockMs();
   bool wasInTurn = inTurn_;
   inTurn_ = true;
   wheel_.advance(nowMs_, [this](const TimerWheel::Entry& entry) { onTimer(entry); });
@@ -300,8 +301,8 @@ void Server::onTimer(const TimerWheel::Entry& entry) {
 
 void Server::closeConnection(Connection* conn) {
   if (conn->state == ConnState::CLOSED) return;
-  reactor_.remove(conn->io.pollFd());
-  conn->io.close();
+  reactor_.remove(conn->io().pollFd());
+  conn->io().close();
   conn->state = ConnState::CLOSED;
   conn->deadlineMs = 0;
   --liveConnections_;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "clock.h"
 #include "connection.h"
 #include "event_batch.h"
 #include "listener.h"
@@ -38,6 +39,7 @@ struct ServerOptions {
   uint64_t maxTotalBackpressure = 1024ull * 1024 * 1024;
   uint32_t maxFragments = 100000;    // frames in one message; 0 = no limit
   bool proxyProtocol = false;        // every connection starts with a PROXY protocol v1/v2 header
+  const Clock* clock = nullptr;      // nullptr: the monotonic clock; the caller keeps it alive
 };
 
 struct ConnectionId {
@@ -120,6 +122,24 @@ class Server : private AcceptSink {
   // Bytes queued but not yet taken by the kernel; -1 for a stale id.
   int64_t bufferedAmount(ConnectionId id) const;
   size_t connectionCount() const { return liveConnections_; }
+
+  // Streams (server_stream.cc): connections with no fd, whose bytes the driver moves (a Node
+  // TLSSocket, the server fuzzer). attachStream() starts one in the opening handshake, as if
+  // accepted from `peer`; `window` is its send buffer (see StreamTransport). feed() and
+  // streamEnded() are read in the next runTurn, like bytes and a FIN epoll reports. takeOutput()
+  // moves what the connection wrote to `out`: call it for every stream after endTurn() and after
+  // flush(); once the slot is released (after its CLOSE was handed out) untaken bytes are gone,
+  // as a terminated socket's are.
+  struct StreamOutput {
+    int status = 0;          // OK, or CLOSED for a stale id
+    size_t bytes = 0;        // appended to `out`
+    bool writeShut = false;  // the server finished sending (end the socket once `out` is written)
+    bool closed = true;      // the connection is gone (destroy the socket once `out` is written)
+  };
+  ConnectionId attachStream(PeerAddress peer, size_t window);
+  int feed(ConnectionId id, const uint8_t* bytes, size_t length);
+  int streamEnded(ConnectionId id);
+  StreamOutput takeOutput(ConnectionId id, ByteBuffer& out);
   // Output queued in every connection together (what maxTotalBackpressure bounds).
   size_t totalBuffered() const { return totalQueued_; }
 
@@ -161,6 +181,10 @@ class Server : private AcceptSink {
   bool admitOutput(Connection* conn);
   void emitMessage(Connection* conn, const uint8_t* data, size_t len);
   void noteEventQueued();
+  uint64_t clockMs() const { return options_.clock ? options_.clock->nowMs() : monotonicMs(); }
+  StreamTransport* streamOf(ConnectionId id) const;
+  // Readiness for streams, as level-triggered epoll reports it for fds (called by runTurn).
+  void serviceStreams();
 
   ServerOptions options_;
   Reactor reactor_;
@@ -180,6 +204,7 @@ class Server : private AcceptSink {
   size_t liveConnections_ = 0;
   EventBatch batch_;
   std::unique_ptr<uint8_t[]> readBuffer_;
+  std::vector<ConnectionId> streams_;        // attached streams; released ones are pruned by serviceStreams
 };
 
 }  // namespace epollws

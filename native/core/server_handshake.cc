@@ -112,7 +112,7 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
 PeerAddress Server::peerOf(Connection* conn) const {
   HandshakeState* hs = conn->handshake();
   if (hs && hs->peer.ss_family != 0) return formatAddress(hs->peer);
-  return conn->io.peerAddress();
+  return conn->io().peerAddress();
 }
 
 void Server::refuseHandshake(Connection* conn, int status, const char* reason) {
@@ -150,7 +150,7 @@ int Server::acceptUpgrade(ConnectionId id, std::string_view protocol, std::strin
   conn->releaseOutput = true;
   markDirty(conn);
   conn->state = ConnState::OPEN;
-  conn->lastActivityMs = monotonicMs();
+  conn->lastActivityMs = clockMs();
   setDeadline(conn, 0);  // the handshake deadline no longer applies; the idle timer does
   if (conn->readPaused) {
     conn->readPaused = false;
@@ -207,7 +207,7 @@ Server::AdoptResult Server::adopt(int fd, std::string_view key, std::string_view
   conn->takeHandshake();
   conn->known = true;
   conn->state = ConnState::OPEN;
-  conn->lastActivityMs = monotonicMs();
+  conn->lastActivityMs = clockMs();
   armTimer(conn);
   std::string response =
       buildSwitchingProtocolsResponse(computeAcceptKey(key), protocol, extensions, extraHeaderLines);

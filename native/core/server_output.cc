@@ -74,7 +74,7 @@ bool Server::queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload,
     size_t queued = 0;
     for (int i = 0; i < count; ++i) queued += parts[i].iov_len;
     parts[count++] = {const_cast<uint8_t*>(payload), length};
-    IoResult written = conn->io.writev(parts, count);
+    IoResult written = conn->io().writev(parts, count);
     if (written.status == IoResult::Status::FAILED) {
       closeConnection(conn);  // the peer is gone
       return false;
@@ -234,7 +234,7 @@ void Server::flushConnection(Connection* conn) {
     int count = conn->output.gather(parts, MAX_IOV);
     size_t wanted = 0;
     for (int i = 0; i < count; ++i) wanted += parts[i].iov_len;
-    IoResult written = conn->io.writev(parts, count);
+    IoResult written = conn->io().writev(parts, count);
     if (written.status == IoResult::Status::WOULD_BLOCK) break;
     if (written.status == IoResult::Status::FAILED) {
       closeConnection(conn);  // EPIPE, ECONNRESET: the peer is gone
@@ -255,7 +255,7 @@ void Server::flushConnection(Connection* conn) {
   if (conn->writeArmed) return;
   if (conn->state == ConnState::DRAINING) {
     // Our last byte is out: send FIN first, as RFC 6455 §7.1.1 asks of servers.
-    conn->io.shutdownWrite();
+    conn->io().shutdownWrite();
   } else if ((wasArmed || conn->needDrain) && conn->known) {
     conn->needDrain = false;
     batch_.add(EventKind::DRAIN, conn->slot, conn->generation, 0, 0);
@@ -269,7 +269,7 @@ void Server::updateInterest(Connection* conn) {
   // closes the connection at once, so the level-triggered event fires only once. While paused for
   // its output, the connection waits for EPOLLOUT alone (a FIN is read once reading resumes).
   Interest interest{!conn->readPaused && !conn->outputPaused, conn->readPaused, conn->writeArmed};
-  reactor_.modify(conn->io.pollFd(), epollTag(*conn), interest);
+  reactor_.modify(conn->io().pollFd(), epollTag(*conn), interest);
 }
 
 void Server::beginDraining(Connection* conn) {

@@ -31,6 +31,8 @@ struct IoResult {
   size_t bytes;
 };
 
+class StreamTransport;
+
 // The interface other transports implement (TLS, external streams); FdTransport has the same
 // member functions without being virtual.
 class Transport {
@@ -43,6 +45,8 @@ class Transport {
   virtual PeerAddress peerAddress() const = 0;
   // The fd the reactor watches, or -1 for a transport with none (the reactor then ignores it).
   virtual int pollFd() const = 0;
+  // The driver-fed stream behind this transport, if it is one (stream_transport.h).
+  virtual StreamTransport* asStream() { return nullptr; }
 };
 
 // Plain TCP on a non-blocking socket the transport owns.
@@ -60,6 +64,25 @@ class FdTransport {
 
  private:
   UniqueFd fd_;
+};
+
+// What Connection::io() returns: the connection's transport, chosen once per call with one pointer
+// test (a transport on the extras, else the inline fd), so call sites read `conn->io().read(...)`
+// whatever moves the bytes.
+class TransportRef {
+ public:
+  TransportRef(FdTransport& fd, Transport* other) : fd_(fd), other_(other) {}
+
+  IoResult read(uint8_t* buffer, size_t capacity) { return other_ ? other_->read(buffer, capacity) : fd_.read(buffer, capacity); }
+  IoResult writev(const iovec* parts, int count) { return other_ ? other_->writev(parts, count) : fd_.writev(parts, count); }
+  void shutdownWrite() { other_ ? other_->shutdownWrite() : fd_.shutdownWrite(); }
+  void close() { other_ ? other_->close() : fd_.close(); }
+  PeerAddress peerAddress() const { return other_ ? other_->peerAddress() : fd_.peerAddress(); }
+  int pollFd() const { return other_ ? other_->pollFd() : fd_.pollFd(); }
+
+ private:
+  FdTransport& fd_;
+  Transport* other_;
 };
 
 }  // namespace epollws

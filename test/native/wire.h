@@ -61,6 +61,48 @@ inline Bytes clientFrame(uint8_t b0, const std::string& payload, int lengthForm 
 
 inline std::string toString(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
 
+// One frame as a server sends it (unmasked), decoded strictly: what a client must accept.
+struct ServerFrame {
+  uint8_t opcode = 0;
+  bool fin = false;
+  std::string payload;
+};
+enum class Decoded { FRAME, NEED_MORE, INVALID };
+
+// Decodes the frame at `at` in `bytes` and advances `at` past it. INVALID: a mask, RSV bits, an
+// unknown opcode, a fragmented or oversized control frame, or a non-minimal length.
+inline Decoded decodeServerFrame(const std::string& bytes, size_t& at, ServerFrame& out) {
+  size_t left = bytes.size() - at;
+  if (left < 2) return Decoded::NEED_MORE;
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data()) + at;
+  uint8_t opcode = p[0] & 0x0f;
+  bool fin = (p[0] & 0x80) != 0;
+  bool control = opcode >= 0x8;
+  if ((p[0] & 0x70) || (p[1] & 0x80)) return Decoded::INVALID;
+  if (!(opcode <= 0x2 || (opcode >= 0x8 && opcode <= 0xa))) return Decoded::INVALID;
+  uint64_t length = p[1] & 0x7f;
+  size_t header = 2;
+  if (length == 126) {
+    if (left < 4) return Decoded::NEED_MORE;
+    length = static_cast<uint64_t>(p[2]) << 8 | p[3];
+    header = 4;
+    if (length < 126) return Decoded::INVALID;
+  } else if (length == 127) {
+    if (left < 10) return Decoded::NEED_MORE;
+    length = 0;
+    for (int i = 0; i < 8; ++i) length = length << 8 | p[2 + i];
+    header = 10;
+    if (length <= 0xFFFF) return Decoded::INVALID;
+  }
+  if (control && (!fin || length > 125)) return Decoded::INVALID;
+  if (left - header < length) return Decoded::NEED_MORE;
+  out.opcode = opcode;
+  out.fin = fin;
+  out.payload.assign(bytes, at + header, static_cast<size_t>(length));
+  at += header + static_cast<size_t>(length);
+  return Decoded::FRAME;
+}
+
 // A valid upgrade request; the server answers it with accept key s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
 inline const char* const UPGRADE_REQUEST =
     "GET /chat?x=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
