@@ -5,6 +5,7 @@ export type { AddressInfo, WebSocketServerEvents } from './websocket-server';
 export { WebSocket } from './websocket';
 export type { BinaryType, SendCallback, SendOptions, WebSocketData, WebSocketEvents } from './websocket';
 export { BackpressureError, WebSocketError, SystemError } from './errors';
+export type { HandshakeFailureReason } from './errors';
 export type { BackpressurePolicy, ServerOptions, UpgradeDecision, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './options';
 export type { UpgradeRequest, RequestSocketInfo } from './request';
 export { CONNECTING, OPEN, CLOSING, CLOSED } from './constants';

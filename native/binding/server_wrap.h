@@ -61,6 +61,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   EventBatch delivering_;
   std::string scratch_;  // UTF-8 of a string being sent
   bool destroyed_ = false;
+  bool inBatch_ = false;  // onBatch is running: delivering again would re-enter it
   bool referenced_ = true;
 };
 

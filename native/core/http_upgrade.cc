@@ -109,10 +109,9 @@ bool isHttpHeaderLines(std::string_view lines) {
 
 UpgradeParser::UpgradeParser(size_t maxHeaderSize) : maxHeaderSize_(maxHeaderSize) {}
 
-UpgradeParser::State UpgradeParser::fail(int status, const char* reason) {
+UpgradeParser::State UpgradeParser::fail(HandshakeFailure failure) {
   state_ = State::FAILED;
-  failureStatus_ = status;
-  failureReason_ = reason;
+  failure_ = failure;
   return state_;
 }
 
@@ -154,9 +153,9 @@ UpgradeParser::State UpgradeParser::feed(const char* data, size_t len, size_t* h
   // The single copy of each head byte: the views handed out later point into buffer_.
   buffer_.insert(buffer_.end(), data, data + i);
 
-  if (badLineEnding) return fail(400, "Invalid line ending in request head (CRLF required)");
+  if (badLineEnding) return fail(HandshakeFailure::INVALID_LINE_ENDING);
   if (terminated) return parseHead();
-  if (len > room) return fail(431, "Request header fields too large");
+  if (len > room) return fail(HandshakeFailure::HEADERS_TOO_LARGE);
   return state_;
 }
 
@@ -205,11 +204,11 @@ UpgradeParser::State UpgradeParser::parseHead() {
 
   // The scan guaranteed that every CR starts a CRLF and that the head ends with an empty line.
   size_t eol = head.find(CRLF);
-  if (!parseRequestLine(head.substr(0, eol))) return fail(400, "Malformed HTTP request line");
-  if (request_.method != "GET") return fail(405, "Invalid HTTP method");
+  if (!parseRequestLine(head.substr(0, eol))) return fail(HandshakeFailure::MALFORMED_REQUEST_LINE);
+  if (request_.method != "GET") return fail(HandshakeFailure::INVALID_METHOD);
   // HTTP/1.1 or a later 1.x; HTTP/1.0 has no Upgrade mechanism (RFC 6455 §4.1).
   if (request_.httpVersion[5] != '1' || request_.httpVersion[7] == '0') {
-    return fail(400, "Unsupported HTTP version");
+    return fail(HandshakeFailure::UNSUPPORTED_HTTP_VERSION);
   }
 
   // One exact allocation for the header list: every header line ends with the only CR it holds.
@@ -234,13 +233,13 @@ UpgradeParser::State UpgradeParser::parseHead() {
     // A leading SP/HTAB is obs-fold (RFC 9112 §5.2); an empty or non-token name, which includes
     // whitespace before the colon, is a smuggling vector (RFC 9112 §5.1). Both get 400.
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return fail(400, "Malformed HTTP header line");
+    if (colon == std::string_view::npos) return fail(HandshakeFailure::MALFORMED_HEADER_LINE);
     std::string_view name = line.substr(0, colon);
-    if (!isHttpToken(name)) return fail(400, "Malformed HTTP header line");
+    if (!isHttpToken(name)) return fail(HandshakeFailure::MALFORMED_HEADER_LINE);
     std::string_view value = trimOws(line.substr(colon + 1));
     for (char c : value) {
       if (!isFieldValueChar(static_cast<unsigned char>(c))) {
-        return fail(400, "Invalid character in header value");
+        return fail(HandshakeFailure::INVALID_HEADER_VALUE);
       }
     }
     request_.headers.push_back(HttpHeader{name, value});
@@ -270,18 +269,18 @@ UpgradeParser::State UpgradeParser::parseHead() {
   }
 
   // RFC 9112 §3.2: exactly one Host. Two could make us and a proxy disagree on the virtual host.
-  if (hostCount == 0) return fail(400, "Missing Host header");
-  if (hostCount > 1) return fail(400, "Duplicate Host header");
-  if (!upgradeOk) return fail(400, "Invalid Upgrade header");
-  if (!connectionOk) return fail(400, "Invalid Connection header");
+  if (hostCount == 0) return fail(HandshakeFailure::MISSING_HOST);
+  if (hostCount > 1) return fail(HandshakeFailure::DUPLICATE_HOST);
+  if (!upgradeOk) return fail(HandshakeFailure::INVALID_UPGRADE);
+  if (!connectionOk) return fail(HandshakeFailure::INVALID_CONNECTION);
   if (keyCount != 1 || !isValidKey(request_.key)) {
-    return fail(400, "Missing or invalid Sec-WebSocket-Key header");
+    return fail(HandshakeFailure::INVALID_KEY);
   }
-  if (versionCount > 1) return fail(400, "Duplicate Sec-WebSocket-Version header");
+  if (versionCount > 1) return fail(HandshakeFailure::DUPLICATE_VERSION);
   // RFC 6455 §4.2.2: an unsupported version gets 426 and the versions we do support.
-  if (request_.version != "13") return fail(426, "Missing or invalid Sec-WebSocket-Version header");
+  if (request_.version != "13") return fail(HandshakeFailure::INVALID_VERSION);
   // Origin checks (verifyClient) must see the one value the browser sent, not a pick among several.
-  if (originCount > 1) return fail(400, "Duplicate Origin header");
+  if (originCount > 1) return fail(HandshakeFailure::DUPLICATE_ORIGIN);
 
   state_ = State::COMPLETE;
   return state_;
