@@ -21,8 +21,11 @@ export interface CoreEvents {
   protocolError(slot: number, generation: number, error: WebSocketError): void;
   /** The TCP connection is gone (an upgrade still being decided included). `reason` is a copy. */
   close(slot: number, generation: number, code: number, reason: Buffer): void;
-  /** The core refused a handshake on its own listener (it has answered already). */
-  clientError(error: WebSocketError, socket: RequestSocketInfo): void;
+  /**
+   * The core refused a handshake on its own listener: it has answered already, or (`held`, see
+   * holdRefusals) holds the connection for the user to answer with writeRefusal/endRefusal.
+   */
+  clientError(slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean): void;
   /** accept(2) failed with `errno`; reported once per condition. */
   acceptError(errno: number): void;
   /** Not listening and the last connection is gone. */
@@ -123,6 +126,21 @@ export class Core {
     if (errno !== 0) return { errno, slot, generation, failure: undefined };
     this.#queued();
     return { errno, slot, generation, failure: failure === 0 ? undefined : handshakeFailure(this.#constants, failure) };
+  }
+
+  /** While set, refusals on the core's own listeners wait for the user's answer (CLIENT_ERROR held). */
+  holdRefusals(hold: boolean): void {
+    this.#server.holdRefusals(hold);
+  }
+
+  /** Raw bytes for a held refusal; false if it is gone (or was answered). */
+  writeRefusal(slot: number, generation: number, data: Buffer): boolean {
+    return this.#done(this.#server.writeRefusal(slot, generation, data));
+  }
+
+  /** Sends what was written to a held refusal, then closes it. */
+  endRefusal(slot: number, generation: number): boolean {
+    return this.#done(this.#server.endRefusal(slot, generation));
   }
 
   /** Bytes queued for the connection, or -1 if it is gone. */
@@ -228,7 +246,8 @@ export class Core {
       // "message\0address\0port"; the message is HANDSHAKE_FAILURES[arg]'s too.
       const [, remoteAddress = '', port = '0'] = payload.toString('latin1').split('\0');
       const socket = { remoteAddress, remotePort: Number(port), remoteFamily: familyOf(remoteAddress) };
-      events.clientError(handshakeFailure(k, arg), socket);
+      const held = (arg & k.CLIENT_ERROR_HELD) !== 0;
+      events.clientError(slot, generation, handshakeFailure(k, arg & ~k.CLIENT_ERROR_HELD), socket, held);
     } else if (kind === k.EVENT_ACCEPT_ERROR) {
       events.acceptError(arg);
     } else if (kind === k.EVENT_STOPPED) {

@@ -8,5 +8,6 @@ export { BackpressureError, WebSocketError, SystemError } from './errors';
 export type { HandshakeFailureReason } from './errors';
 export type { BackpressurePolicy, ServerOptions, UpgradeDecision, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './options';
 export type { UpgradeRequest, RequestSocketInfo } from './request';
+export type { RefusedSocket } from './refused-socket';
 export { CONNECTING, OPEN, CLOSING, CLOSED } from './constants';
 export type { ReadyState } from './constants';

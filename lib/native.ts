@@ -73,6 +73,9 @@ export interface NativeServer {
    * core has answered it (answerRefusal) or dropped its copy of the fd.
    */
   adopt(fd: number, requestHead: Buffer, rest: Buffer, servePath: boolean, answerRefusal: boolean): [number, number, number, number];
+  holdRefusals(hold: boolean): void;
+  writeRefusal(slot: number, generation: number, data: Buffer): Status;
+  endRefusal(slot: number, generation: number): Status;
   bufferedAmount(slot: number, generation: number): number;
   /** Writes the output queued outside a batch (the binding flushes after each batch itself). */
   flush(): void;
@@ -122,6 +125,8 @@ export interface NativeConstants {
   ERRORS: NativeErrorInfo[];
   /** Indexed by CLIENT_ERROR's arg and adopt()'s failure. */
   HANDSHAKE_FAILURES: NativeHandshakeFailure[];
+  /** Set in CLIENT_ERROR's arg when the core holds the refusal for the user to answer. */
+  CLIENT_ERROR_HELD: number;
 }
 
 /** The core's handshake failure `index` as the error lib hands to wsClientError. */

@@ -14,6 +14,7 @@ import { decideUpgrade, type DecisionHost, PendingHandshakes } from './handshake
 import { HttpTakeover } from './http-takeover';
 import { checkBinding, defaultBinding } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions } from './options';
+import { RefusedSocket } from './refused-socket';
 import type { ListenerRequest, RequestSocketInfo, UpgradeRequest } from './request';
 import { type ConnectionHost, WebSocket } from './websocket';
 
@@ -29,7 +30,11 @@ export interface WebSocketServerEvents {
   error: [error: Error];
   close: [];
   headers: [headers: string[], request: UpgradeRequest];
-  wsClientError: [error: WebSocketError, socket: RequestSocketInfo | Duplex, request: UpgradeRequest | undefined];
+  /**
+   * A refused handshake. The listener answers it (ws's rule): on node's socket (node:http path) or
+   * on a RefusedSocket (the core's own listeners); without a listener epollws answers.
+   */
+  wsClientError: [error: WebSocketError, socket: RefusedSocket | Duplex, request: UpgradeRequest | undefined];
 }
 
 const enum State {
@@ -64,6 +69,13 @@ export class WebSocketServer extends EventEmitter {
     this.#handshakes = new PendingHandshakes(this.#core);
     this.#http = new HttpTakeover(this.#core, this.#decisionHost);
     if (callback) this.once('listening', callback);
+    // ws's rule for refused handshakes: a 'wsClientError' listener answers them itself.
+    this.on('newListener', (event: string | symbol) => {
+      if (event === 'wsClientError') this.#core.holdRefusals(true);
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'wsClientError') this.#core.holdRefusals(this.listenerCount('wsClientError') > 0);
+    });
     if (this.options.server) {
       this.#detachHttpServer = this.#http.attach(this.options.server, (request, socket, head) => {
         this.handleUpgrade(request, socket, head, (webSocket, req) => this.emit('connection', webSocket, req));
@@ -246,9 +258,11 @@ export class WebSocketServer extends EventEmitter {
       socket._emitClose(code, reason);
       this.#maybeFinishClose();
     },
-    clientError: (error: WebSocketError, socket: RequestSocketInfo): void => {
-      // The core has answered already: the event only informs.
-      if (this.listenerCount('wsClientError') > 0) this.emit('wsClientError', error, socket, undefined);
+    clientError: (slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean): void => {
+      const refused = new RefusedSocket(this.#core, slot, generation, socket);
+      // The last listener went between the refusal and this turn: nobody answers, let it go.
+      if (held && this.listenerCount('wsClientError') === 0) refused.destroy();
+      else if (held || this.listenerCount('wsClientError') > 0) this.emit('wsClientError', error, refused, undefined);
     },
     acceptError: (errno: number): void => {
       const error = new SystemError(errno, 'accept');

@@ -106,6 +106,7 @@ Napi::Object constants(Napi::Env env) {
   out.Set("DEFAULTS", defaults(env));
   out.Set("ERRORS", errors(env));
   out.Set("HANDSHAKE_FAILURES", handshakeFailures(env));
+  out.Set("CLIENT_ERROR_HELD", epollws::CLIENT_ERROR_HELD);
   return out;
 }
 

@@ -74,6 +74,9 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::accept>("accept"),
                          InstanceMethod<&ServerWrap::reject>("reject"),
                          InstanceMethod<&ServerWrap::adopt>("adopt"),
+                         InstanceMethod<&ServerWrap::holdRefusals>("holdRefusals"),
+                         InstanceMethod<&ServerWrap::writeRefusal>("writeRefusal"),
+                         InstanceMethod<&ServerWrap::endRefusal>("endRefusal"),
                          InstanceMethod<&ServerWrap::bufferedAmount>("bufferedAmount"),
                          InstanceMethod<&ServerWrap::flush>("flush"),
                          InstanceMethod<&ServerWrap::connectionCount>("connectionCount"),
@@ -446,6 +449,27 @@ Napi::Value ServerWrap::adopt(const Napi::CallbackInfo& info) {
   out.Set(2u, result.id.generation);
   out.Set(3u, static_cast<uint32_t>(result.failure));
   return out;
+}
+
+// holdRefusals(hold): see Server::holdRefusals (lib sets it while 'wsClientError' has listeners).
+Napi::Value ServerWrap::holdRefusals(const Napi::CallbackInfo& info) {
+  if (!destroyed_) server_->holdRefusals(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+// writeRefusal(slot, generation, data: Buffer) -> CallStatus; the bytes leave with the next flush.
+Napi::Value ServerWrap::writeRefusal(const Napi::CallbackInfo& info) {
+  if (destroyed_ || !info[2].IsBuffer()) return Napi::Number::New(info.Env(), -1);
+  auto data = info[2].As<Napi::Buffer<uint8_t>>();
+  return Napi::Number::New(info.Env(), server_->writeRefusal(idFrom(info), data.Data(), data.Length()));
+}
+
+// endRefusal(slot, generation) -> CallStatus: what was written goes out, then the connection closes.
+Napi::Value ServerWrap::endRefusal(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  int status = server_->endRefusal(idFrom(info));
+  followDeadlines();
+  return Napi::Number::New(info.Env(), status);
 }
 
 Napi::Value ServerWrap::bufferedAmount(const Napi::CallbackInfo& info) {

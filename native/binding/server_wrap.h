@@ -34,6 +34,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value accept(const Napi::CallbackInfo& info);
   Napi::Value reject(const Napi::CallbackInfo& info);
   Napi::Value adopt(const Napi::CallbackInfo& info);
+  Napi::Value holdRefusals(const Napi::CallbackInfo& info);
+  Napi::Value writeRefusal(const Napi::CallbackInfo& info);
+  Napi::Value endRefusal(const Napi::CallbackInfo& info);
   Napi::Value bufferedAmount(const Napi::CallbackInfo& info);
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value connectionCount(const Napi::CallbackInfo& info);

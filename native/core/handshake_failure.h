@@ -31,6 +31,9 @@ enum class HandshakeFailure : uint8_t {
   COUNT
 };
 
+// Set in CLIENT_ERROR's arg when the core holds the refused connection for the user to answer.
+constexpr uint32_t CLIENT_ERROR_HELD = 0x100;
+
 struct HandshakeFailureInfo {
   const char* name;     // the enum's name, what JS sees as err.reason
   int status;           // the HTTP status of the answer

@@ -117,6 +117,13 @@ class Server : private AcceptSink {
   };
   AdoptResult adoptHandshake(int fd, std::string_view requestHead, const uint8_t* rest, size_t restLength,
                              bool servePath, bool answerRefusal);
+  // While `hold` is set, a request the core refuses on its own listeners is not answered: the
+  // CLIENT_ERROR event carries CLIENT_ERROR_HELD and the user answers with writeRefusal (raw
+  // bytes) and endRefusal (send them, then close), or terminate(); the handshake deadline still
+  // applies. ws's rule: with a wsClientError listener, the listener answers.
+  void holdRefusals(bool hold) { holdRefusals_ = hold; }
+  int writeRefusal(ConnectionId id, const uint8_t* data, size_t length);
+  int endRefusal(ConnectionId id);
   // Queues a data or control frame. Status OK, CLOSED, or DROPPED (backpressure, drop policy);
   // with the close policy, a send made while over maxBackpressure drops the connection instead.
   // One message of any size may always be queued below the limit.
@@ -154,7 +161,8 @@ class Server : private AcceptSink {
   void queueCloseReplies();
   void beginDraining(Connection* conn);
   void refuseHandshake(Connection* conn, HandshakeFailure failure);
-  void queueClientError(Connection* conn, HandshakeFailure failure);
+  void queueClientError(Connection* conn, HandshakeFailure failure, bool held);
+  Connection* heldRefusal(ConnectionId id) const;
   void closeConnection(Connection* conn);
   void updateInterest(Connection* conn);
   bool shouldPauseReading(const Connection* conn) const;
@@ -173,6 +181,7 @@ class Server : private AcceptSink {
   Reactor reactor_;
   Listeners listeners_{reactor_};
   bool inTurn_ = false;
+  bool holdRefusals_ = false;
   size_t totalQueued_ = 0;     // sum of every connection's output.size()
   size_t budgetCutoff_ = 0;    // see totalBudgetCutoff(); 0 = not computed this turn
   std::vector<std::unique_ptr<Connection>> slots_;

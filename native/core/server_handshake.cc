@@ -26,6 +26,7 @@ std::string_view pathOf(std::string_view target) {
 
 void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
   HandshakeState& hs = *conn->handshake();
+  if (hs.refusalHeld) return;  // the user answers this one; what the client sends is not read
   if (hs.awaitingProxyHeader) {
     readProxyHeader(conn, data, len);
     return;
@@ -119,7 +120,17 @@ PeerAddress Server::peerOf(Connection* conn) const {
 
 void Server::refuseHandshake(Connection* conn, HandshakeFailure failure) {
   const HandshakeFailureInfo& info = handshakeFailureInfo(failure);
-  if (!conn->handshake()->adopted) queueClientError(conn, failure);
+  HandshakeState& hs = *conn->handshake();
+  if (!hs.adopted) {
+    queueClientError(conn, failure, holdRefusals_);
+    if (holdRefusals_) {
+      hs.refusalHeld = true;
+      hs.parser.release();
+      std::vector<uint8_t>().swap(hs.pendingInput);
+      hs.proxyBytes.release();
+      return;
+    }
+  }
   std::string response = buildHttpErrorResponse(info.status, {}, {info.message});
   conn->output.appendCopy(response.data(), response.size(), totalQueued_);
   conn->takeHandshake();
@@ -127,14 +138,14 @@ void Server::refuseHandshake(Connection* conn, HandshakeFailure failure) {
 }
 
 // CLIENT_ERROR: arg is the HandshakeFailure; the payload "message\0address\0port".
-void Server::queueClientError(Connection* conn, HandshakeFailure failure) {
+void Server::queueClientError(Connection* conn, HandshakeFailure failure, bool held) {
   const char* reason = handshakeFailureInfo(failure).message;
   PeerAddress peer = peerOf(conn);
   std::string port = std::to_string(peer.port);
   size_t reasonLength = std::strlen(reason);
   size_t length = reasonLength + 1 + peer.address.size() + 1 + port.size();
   uint8_t* out = batch_.add(EventKind::CLIENT_ERROR, conn->slot, conn->generation, static_cast<uint32_t>(length),
-                            static_cast<uint32_t>(failure));
+                            static_cast<uint32_t>(failure) | (held ? CLIENT_ERROR_HELD : 0));
   std::memcpy(out, reason, reasonLength);
   out[reasonLength] = 0;
   std::memcpy(out + reasonLength + 1, peer.address.data(), peer.address.size());
@@ -188,6 +199,29 @@ int Server::rejectUpgrade(ConnectionId id, int status, std::string_view extraHea
     updateInterest(conn);
   }
   beginDraining(conn);
+  return static_cast<int>(CallStatus::OK);
+}
+
+Connection* Server::heldRefusal(ConnectionId id) const {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return nullptr;
+  HandshakeState* hs = conn->handshake();
+  return hs && hs->refusalHeld ? conn : nullptr;
+}
+
+int Server::writeRefusal(ConnectionId id, const uint8_t* data, size_t length) {
+  Connection* conn = heldRefusal(id);
+  if (!conn) return static_cast<int>(CallStatus::CLOSED);  // answered, gone, or never held
+  conn->output.appendCopy(data, length, totalQueued_);
+  markDirty(conn);
+  return static_cast<int>(CallStatus::OK);
+}
+
+int Server::endRefusal(ConnectionId id) {
+  Connection* conn = heldRefusal(id);
+  if (!conn) return static_cast<int>(CallStatus::CLOSED);  // answered, gone, or never held
+  conn->takeHandshake();
+  beginDraining(conn);  // what the user wrote goes out, then FIN
   return static_cast<int>(CallStatus::OK);
 }
 

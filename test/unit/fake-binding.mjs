@@ -14,6 +14,7 @@ export const constants = {
   CALL_STATUS: CALL,
   DEFAULTS: { maxPayload: 1000, maxHeaderSize: 2000, maxConnections: 3, handshakeTimeout: 4, closeTimeout: 5, idleTimeout: 6, sendPings: false, maxBackpressure: 100, maxFragments: 7 },
   ERRORS: [{ code: 'WS_ERR_NONE', message: 'none', closeCode: 1000 }, { code: 'WS_ERR_INVALID_OPCODE', message: 'Invalid opcode', closeCode: 1002 }],
+  CLIENT_ERROR_HELD: 0x100,
   HANDSHAKE_FAILURES: [{ reason: 'NONE', status: 0, message: '' }, { reason: 'INVALID_KEY', status: 400, message: 'Missing or invalid Sec-WebSocket-Key header' }],
 };
 
@@ -77,6 +78,9 @@ export class FakeServer {
     return CALL.OK;
   }
   adopt() { return [9, 0, 0, 0]; } // EBADF: no fds here
+  holdRefusals() {}
+  writeRefusal() { return -1; }
+  endRefusal() { return -1; }
   bufferedAmount(slot, generation) { const c = this.#conn(slot, generation); return c ? c.queued : -1; }
   flush() {
     this.flushes++;
