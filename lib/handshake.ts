@@ -21,7 +21,7 @@ export interface PendingHandshake {
   /** False once the client has gone (or the handshake was answered). */
   alive(): boolean;
   /** Answers 101 ('closed': the client has gone; 'invalid-headers': nothing was sent). */
-  accept(protocol: string, headerLines: string): AnswerStatus;
+  accept(protocol: string, headerLines: string[]): AnswerStatus;
   /** Answers `status` ('invalid-headers': nothing was sent). */
   reject(status: number, headerLines: string[], body: string): AnswerStatus;
 }
@@ -151,7 +151,7 @@ function complete(
     hookFailed(host, pending, new TypeError(`Invalid subprotocol for the 101 answer: ${JSON.stringify(protocol)}`));
     return;
   }
-  const answer = pending.accept(protocol, joinHeaderLines(lines));
+  const answer = pending.accept(protocol, lines);
   if (answer === 'invalid-headers') hookFailed(host, pending, invalidHeaders('101 answer', lines));
   else if (answer === 'ok') onAccepted(pending.slot, pending.generation, protocol);
 }
@@ -182,12 +182,16 @@ export class PendingHandshakes {
     return true;
   }
 
-  accept(slot: number, generation: number, protocol: string, lines: string): AnswerStatus {
-    return this.#settled(slot, this.#core.acceptUpgrade(slot, generation, protocol, lines));
+  accept(slot: number, generation: number, protocol: string, lines: string[]): AnswerStatus {
+    const joined = joinLines(lines);
+    if (joined === undefined) return 'invalid-headers';
+    return this.#settled(slot, this.#core.acceptUpgrade(slot, generation, protocol, joined));
   }
 
   reject(slot: number, generation: number, status: number, lines: string[], body: string): AnswerStatus {
-    return this.#settled(slot, this.#core.rejectUpgrade(slot, generation, status, joinHeaderLines(lines), body));
+    const joined = joinLines(lines);
+    if (joined === undefined) return 'invalid-headers';
+    return this.#settled(slot, this.#core.rejectUpgrade(slot, generation, status, joined, body));
   }
 
   /** Answers every upgrade still awaiting its decision (a shutdown). */
@@ -200,6 +204,12 @@ export class PendingHandshakes {
     if (answer !== 'invalid-headers') this.#pending.delete(slot);
     return answer;
   }
+}
+
+// The core checks the grammar of the lines it is given ("Name: value\r\n" each), but once joined
+// a line holding CRLF reads as two valid lines: a line break inside one line is refused here.
+function joinLines(lines: string[]): string | undefined {
+  return lines.some((line) => /[\r\n]/.test(line)) ? undefined : joinHeaderLines(lines);
 }
 
 // One object per handshake (not closures), holding only its id and request.
@@ -216,7 +226,7 @@ class CoreHandshake implements PendingHandshake {
     return this.table.isPending(this.slot, this.generation);
   }
 
-  accept(protocol: string, lines: string): AnswerStatus {
+  accept(protocol: string, lines: string[]): AnswerStatus {
     return this.table.accept(this.slot, this.generation, protocol, lines);
   }
 
