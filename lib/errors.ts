@@ -1,7 +1,6 @@
 /**
- * Why the server refused an opening handshake (`WebSocketError#reason`). The core's reasons come
- * from its HandshakeFailure enum (native/core/handshake_failure.h, exported by the addon);
- * INVALID_SUBPROTOCOL is lib's check of Sec-WebSocket-Protocol.
+ * Why the server refused an opening handshake (`WebSocketError#reason`): the names of the core's
+ * HandshakeFailure enum (native/core/handshake_failure.h), which the addon exports.
  */
 export type HandshakeFailureReason =
   | 'INVALID_LINE_ENDING'
@@ -19,10 +18,10 @@ export type HandshakeFailureReason =
   | 'DUPLICATE_VERSION'
   | 'INVALID_VERSION'
   | 'DUPLICATE_ORIGIN'
+  | 'INVALID_SUBPROTOCOL'
   | 'INVALID_PROXY_HEADER'
   | 'PATH_NOT_SERVED'
-  | 'TOO_MANY_CONNECTIONS'
-  | 'INVALID_SUBPROTOCOL';
+  | 'TOO_MANY_CONNECTIONS';
 
 /** A protocol error on one connection, or a refused handshake. `code` follows ws's WS_ERR_* names. */
 export class WebSocketError extends Error {

@@ -6,7 +6,6 @@
 import type { EventEmitter } from 'node:events';
 
 import type { AnswerStatus, Core } from './core';
-import { handshakeError } from './errors';
 import { headerLines, isToken, joinHeaderLines, parseProtocols } from './headers';
 import type { NormalizedOptions, UpgradeDecision } from './options';
 import { clientAddressOf, type UpgradeRequest } from './request';
@@ -51,11 +50,9 @@ export function decideUpgrade(host: DecisionHost, pending: PendingHandshake, onA
   }
   const protocols = parseProtocols(pending.offeredProtocols());
   if (protocols === null) {
-    const message = 'Invalid Sec-WebSocket-Protocol header';
-    reject(host, pending, { action: 'reject', status: 400, body: message });
-    if (host.events.listenerCount('wsClientError') > 0) {
-      host.events.emit('wsClientError', handshakeError(message, 'INVALID_SUBPROTOCOL', 400), request.socket, request);
-    }
+    // The core refuses these (INVALID_SUBPROTOCOL) before any decision; a binding that did not
+    // would still not get a connection with a protocol list nobody can choose from.
+    reject(host, pending, { action: 'reject', status: 400, body: 'Invalid Sec-WebSocket-Protocol header' });
     return;
   }
 

@@ -25,6 +25,7 @@ enum class HandshakeFailure : uint8_t {
   DUPLICATE_VERSION,
   INVALID_VERSION,
   DUPLICATE_ORIGIN,
+  INVALID_SUBPROTOCOL,
   INVALID_PROXY_HEADER,
   PATH_NOT_SERVED,
   TOO_MANY_CONNECTIONS,
@@ -59,6 +60,7 @@ constexpr HandshakeFailureInfo HANDSHAKE_FAILURES[] = {
     // RFC 6455 §4.2.2: the 426 answer names the versions we support (see buildHttpErrorResponse).
     {"INVALID_VERSION", 426, "Missing or invalid Sec-WebSocket-Version header"},
     {"DUPLICATE_ORIGIN", 400, "Duplicate Origin header"},
+    {"INVALID_SUBPROTOCOL", 400, "Invalid Sec-WebSocket-Protocol header"},
     {"INVALID_PROXY_HEADER", 400, "Invalid PROXY protocol header"},
     {"PATH_NOT_SERVED", 404, "Path not served"},
     {"TOO_MANY_CONNECTIONS", 503, "Too many connections"},

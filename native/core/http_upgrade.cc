@@ -1,5 +1,6 @@
 #include "http_upgrade.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace epollws {
@@ -39,6 +40,22 @@ bool isBase64Char(char c) {
 
 // base64 of exactly 16 bytes: 22 alphabet characters and "==" (the regex ws uses; like ws we do
 // not insist that the unused low bits of the last character are zero).
+// ws's rule (its subprotocol.parse): comma-separated tokens with optional whitespace around
+// them, none empty, none repeated. Sorted views find a repeat in n log n, whatever the count.
+bool isValidProtocolList(std::string_view list) {
+  std::vector<std::string_view> names;
+  while (true) {
+    size_t comma = list.find(',');
+    std::string_view name = trimOws(list.substr(0, comma));
+    if (!isHttpToken(name)) return false;
+    names.push_back(name);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  std::sort(names.begin(), names.end());
+  return std::adjacent_find(names.begin(), names.end()) == names.end();
+}
+
 bool isValidKey(std::string_view key) {
   if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
   for (size_t i = 0; i < 22; ++i) {
@@ -220,7 +237,7 @@ UpgradeParser::State UpgradeParser::parseHead() {
   }
   request_.headers.reserve(crCount - 2);  // minus the request line and the empty line
 
-  size_t hostCount = 0, keyCount = 0, versionCount = 0, originCount = 0;
+  size_t hostCount = 0, keyCount = 0, versionCount = 0, originCount = 0, protocolCount = 0;
   bool upgradeOk = false;
   bool connectionOk = false;
   size_t pos = eol + CRLF.size();
@@ -259,6 +276,7 @@ UpgradeParser::State UpgradeParser::parseHead() {
       ++versionCount;
       request_.version = value;
     } else if (equalsIgnoreCase(name, "Sec-WebSocket-Protocol")) {
+      ++protocolCount;
       joinInto(joinedProtocols_, &request_.protocols, value);
     } else if (equalsIgnoreCase(name, "Sec-WebSocket-Extensions")) {
       joinInto(joinedExtensions_, &request_.extensions, value);
@@ -281,6 +299,7 @@ UpgradeParser::State UpgradeParser::parseHead() {
   if (request_.version != "13") return fail(HandshakeFailure::INVALID_VERSION);
   // Origin checks (verifyClient) must see the one value the browser sent, not a pick among several.
   if (originCount > 1) return fail(HandshakeFailure::DUPLICATE_ORIGIN);
+  if (protocolCount > 0 && !isValidProtocolList(request_.protocols)) return fail(HandshakeFailure::INVALID_SUBPROTOCOL);
 
   state_ = State::COMPLETE;
   return state_;

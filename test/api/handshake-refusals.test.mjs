@@ -54,6 +54,8 @@ const CASES = [
   { reason: 'INVALID_VERSION', status: 426, request: { version: null }, what: 'no version' },
   { reason: 'DUPLICATE_VERSION', status: 400, request: { extra: ['Sec-WebSocket-Version: 13'] } },
   { reason: 'DUPLICATE_ORIGIN', status: 400, request: { extra: ['Origin: http://a.example', 'Origin: http://b.example'] } },
+  { reason: 'INVALID_SUBPROTOCOL', status: 400, request: { extra: ['Sec-WebSocket-Protocol: a, a'] } },
+  { reason: 'INVALID_SUBPROTOCOL', status: 400, request: { extra: ['Sec-WebSocket-Protocol: a,,b'] }, what: 'an empty element' },
   { reason: 'PATH_NOT_SERVED', status: 404, request: { path: '/elsewhere' }, options: { path: '/ws' } },
 ];
 

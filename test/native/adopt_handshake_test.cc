@@ -218,6 +218,39 @@ void testFailureTable() {
   CHECK_EQ(parser.failureStatus(), 426);
 }
 
+// Sec-WebSocket-Protocol is checked by the parser (ws's rule), so every path refuses it alike.
+void testSubprotocolList() {
+  struct Case {
+    const char* lines;
+    bool valid;
+  };
+  const Case cases[] = {
+      {"Sec-WebSocket-Protocol: chat\r\n", true},
+      {"Sec-WebSocket-Protocol: chat, superchat\r\n", true},
+      {"Sec-WebSocket-Protocol:  a ,\tb \r\n", true},
+      {"Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n", true},
+      {"Sec-WebSocket-Protocol: a, a\r\n", false},
+      {"Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: a\r\n", false},
+      {"Sec-WebSocket-Protocol: a,,b\r\n", false},
+      {"Sec-WebSocket-Protocol: a,\r\n", false},
+      {"Sec-WebSocket-Protocol: \r\n", false},
+      {"Sec-WebSocket-Protocol: a b\r\n", false},
+      {"Sec-WebSocket-Protocol: a/b\r\n", false},
+  };
+  for (const Case& c : cases) {
+    std::string head = REQUEST;
+    head.insert(head.size() - 2, c.lines);
+    UpgradeParser parser;
+    UpgradeParser::State state = parser.feed(head.data(), head.size(), nullptr);
+    if (c.valid) {
+      CHECK(state == UpgradeParser::State::COMPLETE);
+    } else {
+      CHECK(state == UpgradeParser::State::FAILED);
+      CHECK(parser.failure() == HandshakeFailure::INVALID_SUBPROTOCOL);
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -227,5 +260,6 @@ int main() {
   testAdoptWithABadFd();
   testHeldRefusal();
   testFailureTable();
+  testSubprotocolList();
   return CHECK_SUMMARY("adopt_handshake_test");
 }
