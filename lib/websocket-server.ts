@@ -259,10 +259,12 @@ export class WebSocketServer extends EventEmitter {
       this.#maybeFinishClose();
     },
     clientError: (slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean): void => {
+      const listening = this.listenerCount('wsClientError') > 0;
+      if (!held && !listening) return; // the core has answered it
       const refused = new RefusedSocket(this.#core, slot, generation, socket);
-      // The last listener went between the refusal and this turn: nobody answers, let it go.
-      if (held && this.listenerCount('wsClientError') === 0) refused.destroy();
-      else if (held || this.listenerCount('wsClientError') > 0) this.emit('wsClientError', error, refused, undefined);
+      // Held, but the last listener went before this turn: nobody will answer, let it go.
+      if (!listening) refused.destroy();
+      else this.emit('wsClientError', error, refused, undefined);
     },
     acceptError: (errno: number): void => {
       const error = new SystemError(errno, 'accept');
