@@ -248,6 +248,7 @@ Server::AdoptResult Server::adoptHandshake(int fd, std::string_view requestHead,
   result.id = {conn->slot, conn->generation};
   HandshakeState& hs = *conn->handshake();
   hs.adopted = true;
+  hs.awaitingProxyHeader = false;  // node:http read the request first: no PROXY header is in front
   setDeadline(conn, options_.handshakeTimeoutMs);  // the decision gets the same time on both paths
 
   // node:http parsed a complete head, so the rebuilt one is complete too; NEED_MORE would mean a
