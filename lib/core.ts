@@ -5,7 +5,7 @@
 // written by the binding right after the batch; outside a batch, Core flushes once at the end of
 // the current tick. Callers never schedule a flush themselves.
 import { WebSocketError } from './errors';
-import { type NativeBinding, type NativeConstants, type NativeServer, toNativeOptions } from './native';
+import { handshakeFailure, type NativeBinding, type NativeConstants, type NativeServer, toNativeOptions } from './native';
 import type { NormalizedOptions } from './options';
 import { ListenerRequest, type RequestSocketInfo } from './request';
 
@@ -21,8 +21,11 @@ export interface CoreEvents {
   protocolError(slot: number, generation: number, error: WebSocketError): void;
   /** The TCP connection is gone (an upgrade still being decided included). `reason` is a copy. */
   close(slot: number, generation: number, code: number, reason: Buffer): void;
-  /** The core refused a handshake on its own listener (it has answered already). */
-  clientError(error: WebSocketError, socket: RequestSocketInfo): void;
+  /**
+   * The core refused a handshake on its own listener: it has answered already, or (`held`, see
+   * holdRefusals) holds the connection for the user to answer with writeRefusal/endRefusal.
+   */
+  clientError(slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean): void;
   /** accept(2) failed with `errno`; reported once per condition. */
   acceptError(errno: number): void;
   /** Not listening and the last connection is gone. */
@@ -43,10 +46,16 @@ export interface ListenResult {
 }
 
 export interface AdoptResult {
+  /** 0 unless dup/fcntl failed (then nothing was taken over). */
   errno: number;
   slot: number;
   generation: number;
+  /** The core refused the request (it answered, or dropped its copy: see adoptHandshake). */
+  failure: WebSocketError | undefined;
 }
+
+/** What acceptUpgrade/rejectUpgrade did. */
+export type AnswerStatus = 'ok' | 'closed' | 'invalid-headers';
 
 export class Core {
   readonly opcodes: Opcodes;
@@ -98,20 +107,40 @@ export class Core {
     return this.#server.terminate(slot, generation) >= 0;
   }
 
-  /** Answers 101 to an upgrade the core's listener read; false if the client has gone. */
-  acceptUpgrade(slot: number, generation: number, protocol: string, headerLines: string): boolean {
-    return this.#done(this.#server.accept(slot, generation, protocol, '', headerLines));
+  /** Answers 101 to an upgrade awaiting its decision ('closed': the client has gone). */
+  acceptUpgrade(slot: number, generation: number, protocol: string, headerLines: string): AnswerStatus {
+    return this.#answered(this.#server.accept(slot, generation, protocol, '', headerLines));
   }
 
-  rejectUpgrade(slot: number, generation: number, status: number, headerLines: string, body: string): boolean {
-    return this.#done(this.#server.reject(slot, generation, status, headerLines, body));
+  rejectUpgrade(slot: number, generation: number, status: number, headerLines: string, body: string): AnswerStatus {
+    return this.#answered(this.#server.reject(slot, generation, status, headerLines, body));
   }
 
-  /** Takes over a socket node:http upgraded: answers 101 and serves `head` as its first bytes. */
-  adopt(fd: number, key: string, protocol: string, headerLines: string, head: Buffer): AdoptResult {
-    const [errno, slot, generation] = this.#server.adopt(fd, key, protocol, '', headerLines, head);
-    if (errno === 0) this.#queued();
-    return { errno, slot, generation };
+  /**
+   * Takes over a socket node:http upgraded, before the decision: the core validates `requestHead`
+   * as on its own listeners and keeps `rest` as the first frames. On success the connection awaits
+   * acceptUpgrade/rejectUpgrade like one from the core's listener.
+   */
+  adoptHandshake(fd: number, requestHead: Buffer, rest: Buffer, servePath: boolean, answerRefusal: boolean): AdoptResult {
+    const [errno, slot, generation, failure] = this.#server.adopt(fd, requestHead, rest, servePath, answerRefusal);
+    if (errno !== 0) return { errno, slot, generation, failure: undefined };
+    this.#queued();
+    return { errno, slot, generation, failure: failure === 0 ? undefined : handshakeFailure(this.#constants, failure) };
+  }
+
+  /** While set, refusals on the core's own listeners wait for the user's answer (CLIENT_ERROR held). */
+  holdRefusals(hold: boolean): void {
+    this.#server.holdRefusals(hold);
+  }
+
+  /** Raw bytes for a held refusal; false if it is gone (or was answered). */
+  writeRefusal(slot: number, generation: number, data: Buffer): boolean {
+    return this.#done(this.#server.writeRefusal(slot, generation, data));
+  }
+
+  /** Sends what was written to a held refusal, then closes it. */
+  endRefusal(slot: number, generation: number): boolean {
+    return this.#done(this.#server.endRefusal(slot, generation));
   }
 
   /** Bytes queued for the connection, or -1 if it is gone. */
@@ -127,6 +156,11 @@ export class Core {
   /** Closes every fd; the core is unusable afterwards. Never from inside a batch. */
   destroy(): void {
     this.#server.destroy();
+  }
+
+  #answered(status: number): AnswerStatus {
+    if (status === this.#constants.CALL_STATUS.INVALID_HEADERS) return 'invalid-headers';
+    return this.#done(status) ? 'ok' : 'closed';
   }
 
   #done(status: number): boolean {
@@ -209,9 +243,11 @@ export class Core {
     } else if (kind === k.EVENT_UPGRADE) {
       events.upgrade(slot, generation, parseUpgrade(payload));
     } else if (kind === k.EVENT_CLIENT_ERROR) {
-      const [reason = '', remoteAddress = '', port = '0'] = payload.toString('latin1').split('\0');
+      // "message\0address\0port"; the message is HANDSHAKE_FAILURES[arg]'s too.
+      const [, remoteAddress = '', port = '0'] = payload.toString('latin1').split('\0');
       const socket = { remoteAddress, remotePort: Number(port), remoteFamily: familyOf(remoteAddress) };
-      events.clientError(new WebSocketError(reason, 'WS_ERR_INVALID_HANDSHAKE', arg), socket);
+      const held = (arg & k.CLIENT_ERROR_HELD) !== 0;
+      events.clientError(slot, generation, handshakeFailure(k, arg & ~k.CLIENT_ERROR_HELD), socket, held);
     } else if (kind === k.EVENT_ACCEPT_ERROR) {
       events.acceptError(arg);
     } else if (kind === k.EVENT_STOPPED) {

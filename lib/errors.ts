@@ -1,15 +1,51 @@
+/**
+ * Why the server refused an opening handshake (`WebSocketError#reason`): the names of the core's
+ * HandshakeFailure enum (native/core/handshake_failure.h), which the addon exports.
+ */
+export type HandshakeFailureReason =
+  | 'INVALID_LINE_ENDING'
+  | 'HEADERS_TOO_LARGE'
+  | 'MALFORMED_REQUEST_LINE'
+  | 'INVALID_METHOD'
+  | 'UNSUPPORTED_HTTP_VERSION'
+  | 'MALFORMED_HEADER_LINE'
+  | 'INVALID_HEADER_VALUE'
+  | 'MISSING_HOST'
+  | 'DUPLICATE_HOST'
+  | 'INVALID_UPGRADE'
+  | 'INVALID_CONNECTION'
+  | 'INVALID_KEY'
+  | 'DUPLICATE_VERSION'
+  | 'INVALID_VERSION'
+  | 'DUPLICATE_ORIGIN'
+  | 'INVALID_SUBPROTOCOL'
+  | 'INVALID_PROXY_HEADER'
+  | 'PATH_NOT_SERVED'
+  | 'TOO_MANY_CONNECTIONS';
+
 /** A protocol error on one connection, or a refused handshake. `code` follows ws's WS_ERR_* names. */
 export class WebSocketError extends Error {
   readonly code: string;
-  /** The close code sent to the peer (1002, 1007, 1009...), or the HTTP status for handshake errors. */
-  readonly closeCode: number;
+  /** The close code sent to the peer (1002, 1007, 1009...); undefined for a refused handshake. */
+  readonly closeCode: number | undefined;
+  /** A refused handshake: why, machine-readable. */
+  readonly reason: HandshakeFailureReason | undefined;
+  /** A refused handshake: the HTTP status of the answer. */
+  readonly status: number | undefined;
 
-  constructor(message: string, code: string, closeCode: number) {
+  constructor(message: string, code: string, closeCode: number | undefined, handshake?: { reason: HandshakeFailureReason; status: number }) {
     super(message);
     this.name = 'WebSocketError';
     this.code = code;
     this.closeCode = closeCode;
+    this.reason = handshake?.reason;
+    this.status = handshake?.status;
   }
+}
+
+/** A refused opening handshake (ws's code WS_ERR_INVALID_HANDSHAKE). */
+export function handshakeError(message: string, reason: HandshakeFailureReason, status: number): WebSocketError {
+  return new WebSocketError(message, 'WS_ERR_INVALID_HANDSHAKE', undefined, { reason, status });
 }
 
 /** A message refused because the socket's queue was over maxBackpressure (policy 'drop'). */

@@ -1,27 +1,28 @@
 // The upgrade decision: verifyClient, then the `upgrade` hook, then handleProtocols, then an
-// answer (101 or an HTTP error) through a PendingHandshake, whichever path its socket came by.
-// The core's own listener (ListenerHandshake, below) and node:http takeovers (http-takeover.ts)
-// are two implementations of one interface, so that when the core validates both paths the
-// decision stays as it is.
+// answer (101 or an HTTP error) by the core. Whichever path the socket came by (the core's own
+// listener, or a node:http socket the core adopted before the decision), it is by now a core
+// connection awaiting a decision that the core has validated: one PendingHandshake, one
+// acceptUpgrade/rejectUpgrade, one HTTP writer (the core's), which also checks the header lines.
 import type { EventEmitter } from 'node:events';
 
-import type { Core } from './core';
-import { WebSocketError } from './errors';
-import { headerLines, isToken, isValidHeaderLine, joinHeaderLines, parseProtocols } from './headers';
+import type { AnswerStatus, Core } from './core';
+import { headerLines, isToken, joinHeaderLines, parseProtocols } from './headers';
 import type { NormalizedOptions, UpgradeDecision } from './options';
-import { clientAddressOf, type ListenerRequest, type UpgradeRequest } from './request';
+import { clientAddressOf, type UpgradeRequest } from './request';
 
-/** An upgrade waiting for the user's decision, wherever its socket lives. */
+/** An upgrade waiting for the user's decision. */
 export interface PendingHandshake {
   readonly request: UpgradeRequest;
+  readonly slot: number;
+  readonly generation: number;
   /** The Sec-WebSocket-Protocol header, if any. */
   offeredProtocols(): string | undefined;
   /** False once the client has gone (or the handshake was answered). */
   alive(): boolean;
-  /** Answers 101; returns the connection's [slot, generation], or undefined if it is gone. */
-  accept(protocol: string, headerLines: string): [number, number] | undefined;
-  /** Answers `status`; `headerLines` are valid lines only. */
-  reject(status: number, headerLines: string[], body: string): void;
+  /** Answers 101 ('closed': the client has gone; 'invalid-headers': nothing was sent). */
+  accept(protocol: string, headerLines: string[]): AnswerStatus;
+  /** Answers `status` ('invalid-headers': nothing was sent). */
+  reject(status: number, headerLines: string[], body: string): AnswerStatus;
 }
 
 /** What the decision needs from its server. */
@@ -44,16 +45,14 @@ export function decideUpgrade(host: DecisionHost, pending: PendingHandshake, onA
   const request = pending.request;
   request.clientAddress = clientAddressOf(request, host.options.trustProxy);
   if (!host.running()) {
-    reject(pending, { action: 'reject', status: 503 });
+    reject(host, pending, { action: 'reject', status: 503 });
     return;
   }
   const protocols = parseProtocols(pending.offeredProtocols());
   if (protocols === null) {
-    const message = 'Invalid Sec-WebSocket-Protocol header';
-    reject(pending, { action: 'reject', status: 400, body: message });
-    if (host.events.listenerCount('wsClientError') > 0) {
-      host.events.emit('wsClientError', new WebSocketError(message, 'WS_ERR_INVALID_HANDSHAKE', 400), request.socket, request);
-    }
+    // The core refuses these (INVALID_SUBPROTOCOL) before any decision; a binding that did not
+    // would still not get a connection with a protocol list nobody can choose from.
+    reject(host, pending, { action: 'reject', status: 400, body: 'Invalid Sec-WebSocket-Protocol header' });
     return;
   }
 
@@ -89,24 +88,36 @@ export function decideUpgrade(host: DecisionHost, pending: PendingHandshake, onA
   if (verify.length >= 2) {
     (verify as (i: typeof info, cb: VerifyCallback) => void)(info, (ok, code = 401, message, headers) => {
       if (ok) afterVerify();
-      else reject(pending, { action: 'reject', status: code, body: message, headers });
+      else reject(host, pending, { action: 'reject', status: code, body: message, headers });
     });
   } else if ((verify as (i: typeof info) => boolean)(info)) {
     afterVerify();
   } else {
-    reject(pending, { action: 'reject', status: 401 });
+    reject(host, pending, { action: 'reject', status: 401 });
   }
 }
 
-/** Answers `pending` with an HTTP error (a status outside 400-599 becomes 500). */
-export function reject(pending: PendingHandshake, decision: Rejection): void {
+/**
+ * Answers `pending` with an HTTP error (a status outside 400-599 becomes 500). Header lines the
+ * core refuses are left out, and the refusal is reported as an 'error'.
+ */
+export function reject(host: DecisionHost, pending: PendingHandshake, decision: Rejection): void {
   if (!pending.alive()) return;
   const status = Number.isInteger(decision.status) && decision.status >= 400 && decision.status <= 599 ? decision.status : 500;
-  pending.reject(status, headerLines(decision.headers).filter(isValidHeaderLine), decision.body ?? '');
+  const lines = headerLines(decision.headers);
+  if (pending.reject(status, lines, decision.body ?? '') === 'invalid-headers') {
+    pending.reject(status, [], decision.body ?? '');
+    host.events.emit('error', invalidHeaders('rejection', lines));
+  }
+}
+
+function invalidHeaders(answer: string, lines: string[]): TypeError {
+  const rule = 'each must be "Name: value" with a token name and no CR, LF or NUL';
+  return new TypeError(`Invalid response header for the ${answer} (${rule}): ${JSON.stringify(lines)}`);
 }
 
 function hookFailed(host: DecisionHost, pending: PendingHandshake, error: unknown): void {
-  reject(pending, { action: 'reject', status: 500 });
+  reject(host, pending, { action: 'reject', status: 500 });
   host.events.emit('error', error instanceof Error ? error : new Error(String(error)));
 }
 
@@ -120,7 +131,7 @@ function complete(
   if (!pending.alive()) return; // the client left while we decided
   if (!host.running()) decision = { action: 'reject', status: 503 };
   if (decision?.action === 'reject') {
-    reject(pending, decision);
+    reject(host, pending, decision);
     return;
   }
   let protocol = '';
@@ -133,16 +144,17 @@ function complete(
   }
   const lines = decision?.headers ? headerLines(decision.headers) : [];
   if (host.events.listenerCount('headers') > 0) host.events.emit('headers', lines, pending.request);
-  if ((protocol && !isToken(protocol)) || !lines.every(isValidHeaderLine)) {
-    hookFailed(host, pending, new TypeError('Invalid subprotocol or response header for the 101 answer'));
+  if (protocol && !isToken(protocol)) {
+    hookFailed(host, pending, new TypeError(`Invalid subprotocol for the 101 answer: ${JSON.stringify(protocol)}`));
     return;
   }
-  const id = pending.accept(protocol, joinHeaderLines(lines));
-  if (id !== undefined) onAccepted(id[0], id[1], protocol);
+  const answer = pending.accept(protocol, lines);
+  if (answer === 'invalid-headers') hookFailed(host, pending, invalidHeaders('101 answer', lines));
+  else if (answer === 'ok') onAccepted(pending.slot, pending.generation, protocol);
 }
 
-/** The upgrades the core's own listeners read that await a decision: slot -> generation. */
-export class ListenerHandshakes {
+/** The core connections awaiting a decision (from either path): slot -> generation. */
+export class PendingHandshakes {
   readonly #core: Core;
   readonly #pending = new Map<number, number>();
 
@@ -150,9 +162,10 @@ export class ListenerHandshakes {
     this.#core = core;
   }
 
-  add(slot: number, generation: number, request: ListenerRequest): PendingHandshake {
+  /** `offeredProtocols` reads the request's Sec-WebSocket-Protocol (lazily: most offer none). */
+  add(slot: number, generation: number, request: UpgradeRequest, offeredProtocols: () => string | undefined): PendingHandshake {
     this.#pending.set(slot, generation);
-    return new ListenerHandshake(this, slot, generation, request);
+    return new CoreHandshake(this, slot, generation, request, offeredProtocols);
   }
 
   isPending(slot: number, generation: number): boolean {
@@ -166,44 +179,55 @@ export class ListenerHandshakes {
     return true;
   }
 
-  accept(slot: number, generation: number, protocol: string, lines: string): boolean {
-    this.#pending.delete(slot);
-    return this.#core.acceptUpgrade(slot, generation, protocol, lines);
+  accept(slot: number, generation: number, protocol: string, lines: string[]): AnswerStatus {
+    const joined = joinLines(lines);
+    if (joined === undefined) return 'invalid-headers';
+    return this.#settled(slot, this.#core.acceptUpgrade(slot, generation, protocol, joined));
   }
 
-  reject(slot: number, generation: number, status: number, lines: string[], body: string): void {
-    this.#pending.delete(slot);
-    this.#core.rejectUpgrade(slot, generation, status, joinHeaderLines(lines), body);
+  reject(slot: number, generation: number, status: number, lines: string[], body: string): AnswerStatus {
+    const joined = joinLines(lines);
+    if (joined === undefined) return 'invalid-headers';
+    return this.#settled(slot, this.#core.rejectUpgrade(slot, generation, status, joined, body));
   }
 
   /** Answers every upgrade still awaiting its decision (a shutdown). */
   rejectAll(status: number): void {
     for (const [slot, generation] of [...this.#pending]) this.reject(slot, generation, status, [], '');
   }
+
+  // Refused header lines leave the handshake pending (nothing was sent): it can still be answered.
+  #settled(slot: number, answer: AnswerStatus): AnswerStatus {
+    if (answer !== 'invalid-headers') this.#pending.delete(slot);
+    return answer;
+  }
+}
+
+// The core checks the grammar of the lines it is given ("Name: value\r\n" each), but once joined
+// a line holding CRLF reads as two valid lines: a line break inside one line is refused here.
+function joinLines(lines: string[]): string | undefined {
+  return lines.some((line) => /[\r\n]/.test(line)) ? undefined : joinHeaderLines(lines);
 }
 
 // One object per handshake (not closures), holding only its id and request.
-class ListenerHandshake implements PendingHandshake {
+class CoreHandshake implements PendingHandshake {
   constructor(
-    private readonly table: ListenerHandshakes,
-    private readonly slot: number,
-    private readonly generation: number,
-    readonly request: ListenerRequest,
+    private readonly table: PendingHandshakes,
+    readonly slot: number,
+    readonly generation: number,
+    readonly request: UpgradeRequest,
+    readonly offeredProtocols: () => string | undefined,
   ) {}
-
-  offeredProtocols(): string | undefined {
-    return this.request.offeredProtocols();
-  }
 
   alive(): boolean {
     return this.table.isPending(this.slot, this.generation);
   }
 
-  accept(protocol: string, lines: string): [number, number] | undefined {
-    return this.table.accept(this.slot, this.generation, protocol, lines) ? [this.slot, this.generation] : undefined;
+  accept(protocol: string, lines: string[]): AnswerStatus {
+    return this.table.accept(this.slot, this.generation, protocol, lines);
   }
 
-  reject(status: number, lines: string[], body: string): void {
-    this.table.reject(this.slot, this.generation, status, lines, body);
+  reject(status: number, lines: string[], body: string): AnswerStatus {
+    return this.table.reject(this.slot, this.generation, status, lines, body);
   }
 }

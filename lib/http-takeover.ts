@@ -1,58 +1,14 @@
-// Taking over sockets that node:http upgraded ({ server } / { noServer } + handleUpgrade): the
-// request is checked here (RFC 6455 §4.2.1; the core checks its own listeners' requests), node
-// stops reading the socket, the decision runs, and on accept the core adopts a dup of the fd.
-import { STATUS_CODES } from 'node:http';
+// Taking over sockets that node:http upgraded ({ server } / { noServer } + handleUpgrade). The
+// socket enters the core BEFORE the user's decision: node stops reading it, the request head is
+// rebuilt from node's parse (duplicates and order kept) and the core dup()s the fd and validates
+// the head exactly as on its own listeners. From then on it is a core connection awaiting a
+// decision like any other; node's copy of the fd is closed.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 import type { Core } from './core';
-import { SystemError, WebSocketError } from './errors';
-import { decideUpgrade, type DecisionHost, type OnAccepted, type PendingHandshake } from './handshake';
-import { headerLines, isValidHeaderLine } from './headers';
-import type { UpgradeRequest } from './request';
-
-const KEY = /^[+/0-9A-Za-z]{22}==$/;
-
-interface HandshakeProblem {
-  status: number;
-  message: string;
-  headers?: Record<string, string>;
-}
-
-/** RFC 6455 §4.2.1 checks on a request node:http parsed. */
-export function checkUpgradeRequest(request: UpgradeRequest): HandshakeProblem | undefined {
-  const headers = request.headers;
-  if (request.method !== 'GET') return { status: 405, message: 'Invalid HTTP method' };
-  if ((headers.upgrade ?? '').toLowerCase().split(',').every((token) => token.trim() !== 'websocket')) {
-    return { status: 400, message: 'Invalid Upgrade header' };
-  }
-  const key = headers['sec-websocket-key'];
-  if (key === undefined || !KEY.test(key.trim())) {
-    return { status: 400, message: 'Missing or invalid Sec-WebSocket-Key header' };
-  }
-  if (headers['sec-websocket-version'] !== '13') {
-    return { status: 426, message: 'Unsupported WebSocket version', headers: { 'Sec-WebSocket-Version': '13' } };
-  }
-  return undefined;
-}
-
-/** Answers an upgrade on a node:http socket with an HTTP error and closes it. `lines` must be valid. */
-function abortHandshake(socket: Duplex, status: number, message?: string, lines: string[] = []): void {
-  if (!socket.writable || socket.destroyed) {
-    socket.destroy();
-    return;
-  }
-  const body = message ?? STATUS_CODES[status] ?? '';
-  const head = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`,
-    'Connection: close',
-    'Content-Type: text/plain',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    ...lines,
-  ];
-  socket.once('finish', () => socket.destroy());
-  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
-}
+import { SystemError, type WebSocketError } from './errors';
+import type { DecisionHost } from './handshake';
 
 interface HandleWithFd {
   fd?: number;
@@ -70,11 +26,27 @@ function isEncrypted(socket: Duplex): boolean {
   return (socket as unknown as { encrypted?: boolean }).encrypted === true;
 }
 
-/** The node:http side of one server: the sockets awaiting a decision, and the attached server. */
+/** The request head as the client sent it, near enough for the core's parser: node's parse, re-serialized. */
+export function requestHead(request: IncomingMessage): Buffer {
+  let head = `${request.method ?? ''} ${request.url ?? ''} HTTP/${request.httpVersion}\r\n`;
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  // Node decodes header bytes as latin1: this gives the same bytes back.
+  return Buffer.from(`${head}\r\n`, 'latin1');
+}
+
+/** What takeOver made of a socket. */
+export type Takeover =
+  | { kind: 'pending'; slot: number; generation: number }
+  /** The core refused the request; `answered`: by the core, else the wsClientError listener must. */
+  | { kind: 'refused'; error: WebSocketError; answered: boolean }
+  /** Not taken over (TLS, no fd, dup failed): the socket is destroyed and 'error' emitted. */
+  | { kind: 'failed' };
+
+/** The node:http side of one server: the attached server, and handing sockets to the core. */
 export class HttpTakeover {
   readonly #core: Core;
   readonly #host: DecisionHost;
-  readonly #adopting = new Set<Duplex>();
 
   constructor(core: Core, host: DecisionHost) {
     this.#core = core;
@@ -100,79 +72,43 @@ export class HttpTakeover {
     };
   }
 
-  /** handleUpgrade's body: `shouldHandle` is the server's path rule. */
-  takeOver(request: IncomingMessage, socket: Duplex, head: Buffer, shouldHandle: boolean, onAccepted: OnAccepted): void {
-    const upgrade = request as unknown as UpgradeRequest;
+  /**
+   * Hands `socket` to the core with its request. `servePath` is the server's path rule
+   * (shouldHandle). With a wsClientError listener a refused request is not answered by the core:
+   * node's socket is left open for the listener (ws's rule); otherwise node's socket is closed.
+   */
+  takeOver(request: IncomingMessage, socket: Duplex, head: Buffer, servePath: boolean): Takeover {
+    const events = this.#host.events;
     socket.on('error', () => socket.destroy());
-    if (isEncrypted(socket)) {
-      abortHandshake(socket, 501, 'epollws does not serve TLS connections yet');
-      const error = Object.assign(new Error('epollws cannot take over TLS sockets (https.Server) yet'), { code: 'EPOLLWS_TLS_UNSUPPORTED' });
-      this.#host.events.emit('error', error);
-      return;
-    }
     const handle = socketHandle(socket);
-    if (!handle || typeof handle.fd !== 'number' || handle.fd < 0) {
-      abortHandshake(socket, 500, 'Socket cannot be taken over');
-      return;
-    }
-    const problem = checkUpgradeRequest(upgrade) ?? (shouldHandle ? undefined : { status: 400, message: 'Path not served' });
-    if (problem) {
-      this.#refuse(socket, upgrade, problem);
-      return;
+    if (isEncrypted(socket) || !handle || typeof handle.fd !== 'number' || handle.fd < 0) {
+      socket.destroy();
+      const tls = isEncrypted(socket);
+      const message = tls ? 'epollws cannot take over TLS sockets (https.Server) yet' : 'The upgraded socket has no file descriptor to take over';
+      events.emit('error', Object.assign(new Error(message), { code: tls ? 'EPOLLWS_TLS_UNSUPPORTED' : 'EPOLLWS_NO_FD' }));
+      return { kind: 'failed' };
     }
     // Read the addresses while node's handle is open: net.Socket caches them, so that
     // request.socket.remoteAddress (ws's FAQ) still answers after the socket is destroyed.
     const net = socket as unknown as { remoteAddress?: string; localAddress?: string };
     void net.remoteAddress;
     void net.localAddress;
-    // Stop node:http reading from the socket: from now on every byte belongs to the reactor.
+    // Stop node:http reading from the socket: from now on every byte belongs to the core.
     handle.readStop?.();
-    this.#adopting.add(socket);
-    decideUpgrade(this.#host, this.#pending(upgrade, socket, head), onAccepted);
-  }
-
-  /** Answers every socket still awaiting its decision (a shutdown). */
-  refuseAll(status: number): void {
-    for (const socket of [...this.#adopting]) {
-      this.#adopting.delete(socket);
-      abortHandshake(socket, status);
+    const buffered = socket.read() as Buffer | null; // bytes node read before readStop
+    const rest = buffered ? Buffer.concat([head, buffered]) : head;
+    const answerRefusal = events.listenerCount('wsClientError') === 0;
+    const result = this.#core.adoptHandshake(handle.fd, requestHead(request), rest, servePath, answerRefusal);
+    if (result.errno !== 0) {
+      socket.destroy();
+      events.emit('error', new SystemError(result.errno, 'dup'));
+      return { kind: 'failed' };
     }
-  }
-
-  // ws's rule on this path: a wsClientError listener answers the socket itself.
-  #refuse(socket: Duplex, request: UpgradeRequest, problem: HandshakeProblem): void {
-    const events = this.#host.events;
-    if (events.listenerCount('wsClientError') > 0) {
-      events.emit('wsClientError', new WebSocketError(problem.message, 'WS_ERR_INVALID_HANDSHAKE', problem.status), socket, request);
-    } else {
-      abortHandshake(socket, problem.status, problem.message, headerLines(problem.headers).filter(isValidHeaderLine));
+    if (result.failure !== undefined) {
+      if (answerRefusal) socket.destroy(); // closes node's copy of the fd; the core answers on its own
+      return { kind: 'refused', error: result.failure, answered: answerRefusal };
     }
-  }
-
-  #pending(request: UpgradeRequest, socket: Duplex, head: Buffer): PendingHandshake {
-    const adopting = this.#adopting;
-    return {
-      request,
-      offeredProtocols: () => request.headers['sec-websocket-protocol'],
-      alive: () => !socket.destroyed && adopting.has(socket),
-      accept: (protocol, lines) => {
-        adopting.delete(socket);
-        const buffered = socket.read() as Buffer | null; // bytes node read before readStop
-        const frames = buffered ? Buffer.concat([head, buffered]) : head;
-        const fd = socketHandle(socket)?.fd ?? -1;
-        const key = (request.headers['sec-websocket-key'] ?? '').trim();
-        const result = this.#core.adopt(fd, key, protocol, lines, frames);
-        socket.destroy(); // closes node's copy of the fd only
-        if (result.errno !== 0) {
-          this.#host.events.emit('error', new SystemError(result.errno, 'dup'));
-          return undefined;
-        }
-        return [result.slot, result.generation];
-      },
-      reject: (status, lines, body) => {
-        adopting.delete(socket);
-        abortHandshake(socket, status, body || undefined, lines);
-      },
-    };
+    socket.destroy(); // node's copy of the fd only: the connection lives on in the core
+    return { kind: 'pending', slot: result.slot, generation: result.generation };
   }
 }

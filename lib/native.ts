@@ -5,6 +5,7 @@
 // (the `nativeBinding` option, as in better-sqlite3): test/unit runs lib against an in-memory one.
 import * as path from 'node:path';
 
+import { handshakeError, type HandshakeFailureReason, type WebSocketError } from './errors';
 import type { NormalizedOptions } from './options';
 
 /** The options the binding reads: lib's normalized values under the same names, plus the policy flag. */
@@ -65,13 +66,27 @@ export interface NativeServer {
   terminate(slot: number, generation: number): Status;
   accept(slot: number, generation: number, protocol: string, extensions: string, headerLines: string): Status;
   reject(slot: number, generation: number, status: number, headerLines: string, body: string): Status;
-  /** Takes over a TCP connection upgraded by node:http; returns [errno, slot, generation]. */
-  adopt(fd: number, key: string, protocol: string, extensions: string, headerLines: string, head: Buffer): [number, number, number];
+  /**
+   * Takes over a TCP connection upgraded by node:http before the decision: the core validates
+   * `requestHead` as on its own listeners. Returns [errno, slot, generation, failure]: failure 0
+   * leaves the connection awaiting accept/reject; otherwise it indexes HANDSHAKE_FAILURES and the
+   * core has answered it (answerRefusal) or dropped its copy of the fd.
+   */
+  adopt(fd: number, requestHead: Buffer, rest: Buffer, servePath: boolean, answerRefusal: boolean): [number, number, number, number];
+  holdRefusals(hold: boolean): void;
+  writeRefusal(slot: number, generation: number, data: Buffer): Status;
+  endRefusal(slot: number, generation: number): Status;
   bufferedAmount(slot: number, generation: number): number;
   /** Writes the output queued outside a batch (the binding flushes after each batch itself). */
   flush(): void;
   connectionCount(): number;
   destroy(): void;
+}
+
+export interface NativeHandshakeFailure {
+  reason: HandshakeFailureReason | 'NONE';
+  status: number;
+  message: string;
 }
 
 export interface NativeErrorInfo {
@@ -108,6 +123,17 @@ export interface NativeConstants {
   CALL_STATUS: { OK: number; CLOSED: number; WRONG_STATE: number; DROPPED: number; INVALID_HEADERS: number };
   DEFAULTS: NativeDefaults;
   ERRORS: NativeErrorInfo[];
+  /** Indexed by CLIENT_ERROR's arg and adopt()'s failure. */
+  HANDSHAKE_FAILURES: NativeHandshakeFailure[];
+  /** Set in CLIENT_ERROR's arg when the core holds the refusal for the user to answer. */
+  CLIENT_ERROR_HELD: number;
+}
+
+/** The core's handshake failure `index` as the error lib hands to wsClientError. */
+export function handshakeFailure(constants: NativeConstants, index: number): WebSocketError {
+  const info = constants.HANDSHAKE_FAILURES[index];
+  if (info === undefined || info.reason === 'NONE') return handshakeError('Invalid handshake', 'MALFORMED_REQUEST_LINE', 400);
+  return handshakeError(info.message, info.reason, info.status);
 }
 
 export interface NativeBinding {

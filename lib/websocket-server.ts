@@ -10,10 +10,11 @@ import type { Duplex } from 'node:stream';
 import { OPEN } from './constants';
 import { Core, type CoreEvents } from './core';
 import { SystemError, type WebSocketError } from './errors';
-import { decideUpgrade, type DecisionHost, ListenerHandshakes } from './handshake';
+import { decideUpgrade, type DecisionHost, PendingHandshakes } from './handshake';
 import { HttpTakeover } from './http-takeover';
 import { checkBinding, defaultBinding } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions } from './options';
+import { RefusedSocket } from './refused-socket';
 import type { ListenerRequest, RequestSocketInfo, UpgradeRequest } from './request';
 import { type ConnectionHost, WebSocket } from './websocket';
 
@@ -29,7 +30,11 @@ export interface WebSocketServerEvents {
   error: [error: Error];
   close: [];
   headers: [headers: string[], request: UpgradeRequest];
-  wsClientError: [error: WebSocketError, socket: RequestSocketInfo | Duplex, request: UpgradeRequest | undefined];
+  /**
+   * A refused handshake. The listener answers it (ws's rule): on node's socket (node:http path) or
+   * on a RefusedSocket (the core's own listeners); without a listener epollws answers.
+   */
+  wsClientError: [error: WebSocketError, socket: RefusedSocket | Duplex, request: UpgradeRequest | undefined];
 }
 
 const enum State {
@@ -49,7 +54,7 @@ export class WebSocketServer extends EventEmitter {
   #core: Core;
   #connectionHost: ConnectionHost;
   #decisionHost: DecisionHost;
-  #listenerHandshakes: ListenerHandshakes;
+  #handshakes: PendingHandshakes;
   #http: HttpTakeover;
   #detachHttpServer: (() => void) | undefined;
 
@@ -61,9 +66,16 @@ export class WebSocketServer extends EventEmitter {
     this.#core = new Core(binding, this.options, this.#coreEvents);
     this.#connectionHost = { core: this.#core, maxBackpressure: this.options.maxBackpressure };
     this.#decisionHost = { options: this.options, events: this, running: () => this.#state === State.RUNNING };
-    this.#listenerHandshakes = new ListenerHandshakes(this.#core);
+    this.#handshakes = new PendingHandshakes(this.#core);
     this.#http = new HttpTakeover(this.#core, this.#decisionHost);
     if (callback) this.once('listening', callback);
+    // ws's rule for refused handshakes: a 'wsClientError' listener answers them itself.
+    this.on('newListener', (event: string | symbol) => {
+      if (event === 'wsClientError') this.#core.holdRefusals(true);
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'wsClientError') this.#core.holdRefusals(this.listenerCount('wsClientError') > 0);
+    });
     if (this.options.server) {
       this.#detachHttpServer = this.#http.attach(this.options.server, (request, socket, head) => {
         this.handleUpgrade(request, socket, head, (webSocket, req) => this.emit('connection', webSocket, req));
@@ -93,9 +105,11 @@ export class WebSocketServer extends EventEmitter {
   }
 
   /**
-   * Completes an upgrade that node:http received (its 'upgrade' event): validates it, runs the
-   * decision hooks, then hands the TCP connection to the native reactor and calls `callback`.
-   * The node:http socket is closed afterwards; the connection itself lives on in the reactor.
+   * Completes an upgrade that node:http received (its 'upgrade' event): hands the TCP connection
+   * to the native core, which validates the request as on its own listeners (node's socket is
+   * closed; the connection lives on in the core), runs the decision hooks, and calls `callback`
+   * once the 101 is queued. A refused request is answered by the core, or, when there is a
+   * 'wsClientError' listener, left to that listener with node's socket (as in ws).
    */
   handleUpgrade(
     request: IncomingMessage,
@@ -103,10 +117,19 @@ export class WebSocketServer extends EventEmitter {
     head: Buffer,
     callback: (socket: WebSocket, request: IncomingMessage) => void,
   ): void {
-    const shouldHandle = this.shouldHandle(request as unknown as UpgradeRequest);
-    this.#http.takeOver(request, socket, head, shouldHandle, (slot, generation, protocol) => {
-      callback(this.#open(slot, generation, protocol), request);
-    });
+    if (this.#state === State.CLOSED) {
+      socket.destroy(); // the core is gone
+      return;
+    }
+    const upgrade = request as unknown as UpgradeRequest;
+    const taken = this.#http.takeOver(request, socket, head, this.shouldHandle(upgrade));
+    if (taken.kind === 'refused') {
+      if (!taken.answered) this.emit('wsClientError', taken.error, socket, upgrade);
+      return;
+    }
+    if (taken.kind !== 'pending') return;
+    const pending = this.#handshakes.add(taken.slot, taken.generation, upgrade, () => request.headers['sec-websocket-protocol']);
+    decideUpgrade(this.#decisionHost, pending, (slot, generation, protocol) => callback(this.#open(slot, generation, protocol), request));
   }
 
   /**
@@ -164,21 +187,15 @@ export class WebSocketServer extends EventEmitter {
     this.#detachHttpServer = undefined;
     this.#core.stopListening();
     this.#addresses = [];
-    this.#listenerHandshakes.rejectAll(503);
-    this.#http.refuseAll(503);
     if (immediately) {
+      // Every connection reports its CLOSE (1006) from the core: on the next turn, or when
+      // #maybeFinishClose destroys the core (the binding delivers what is queued first).
       this.#core.dropConnections(false);
-      // The CLOSE events just queued would only be delivered on a later turn, after
-      // #maybeFinishClose has destroyed the core: report them to the sockets now.
-      for (let slot = 0; slot < this.#sockets.length; slot++) {
-        const socket = this.#sockets[slot];
-        if (socket === undefined) continue;
-        this.#sockets[slot] = undefined;
-        this.clients?.delete(socket);
-        socket._emitClose(1006, Buffer.alloc(0));
-      }
+      this.#handshakes.rejectAll(503); // only forgets them: their connections are gone
     } else {
+      // Drop those the user never saw first: the 503s below are unknown too once answered.
       this.#core.dropConnections(true);
+      this.#handshakes.rejectAll(503);
       for (const socket of this.#sockets) {
         if (socket?.readyState === OPEN) socket.close(1001, 'Server shutting down');
       }
@@ -208,7 +225,7 @@ export class WebSocketServer extends EventEmitter {
 
   #coreEvents: CoreEvents = {
     upgrade: (slot: number, generation: number, request: ListenerRequest): void => {
-      const pending = this.#listenerHandshakes.add(slot, generation, request);
+      const pending = this.#handshakes.add(slot, generation, request, () => request.offeredProtocols());
       decideUpgrade(this.#decisionHost, pending, (id, gen, protocol) => this.emit('connection', this.#open(id, gen, protocol), request));
     },
     message: (slot: number, generation: number, data: Buffer, isBinary: boolean): void => {
@@ -230,7 +247,7 @@ export class WebSocketServer extends EventEmitter {
       this.#socket(slot, generation)?._emitError(error);
     },
     close: (slot: number, generation: number, code: number, reason: Buffer): void => {
-      if (this.#listenerHandshakes.forget(slot, generation)) {
+      if (this.#handshakes.forget(slot, generation)) {
         this.#maybeFinishClose();
         return;
       }
@@ -241,9 +258,13 @@ export class WebSocketServer extends EventEmitter {
       socket._emitClose(code, reason);
       this.#maybeFinishClose();
     },
-    clientError: (error: WebSocketError, socket: RequestSocketInfo): void => {
-      // The core has answered already: the event only informs.
-      if (this.listenerCount('wsClientError') > 0) this.emit('wsClientError', error, socket, undefined);
+    clientError: (slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean): void => {
+      const listening = this.listenerCount('wsClientError') > 0;
+      if (!held && !listening) return; // the core has answered it
+      const refused = new RefusedSocket(this.#core, slot, generation, socket);
+      // Held, but the last listener went before this turn: nobody will answer, let it go.
+      if (!listening) refused.destroy();
+      else this.emit('wsClientError', error, refused, undefined);
     },
     acceptError: (errno: number): void => {
       const error = new SystemError(errno, 'accept');

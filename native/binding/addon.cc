@@ -69,6 +69,21 @@ Napi::Array errors(Napi::Env env) {
   return out;
 }
 
+// HANDSHAKE_FAILURES[failure] = { reason, status, message }: CLIENT_ERROR's arg and adopt()'s
+// failure index this table (native/core/handshake_failure.h).
+Napi::Array handshakeFailures(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env);
+  for (uint32_t i = 0; i < static_cast<uint32_t>(epollws::HandshakeFailure::COUNT); ++i) {
+    const epollws::HandshakeFailureInfo& info = epollws::handshakeFailureInfo(static_cast<epollws::HandshakeFailure>(i));
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("reason", info.name);
+    entry.Set("status", info.status);
+    entry.Set("message", info.message);
+    out.Set(i, entry);
+  }
+  return out;
+}
+
 Napi::Object constants(Napi::Env env) {
   using epollws::EventKind;
   Napi::Object out = Napi::Object::New(env);
@@ -90,6 +105,8 @@ Napi::Object constants(Napi::Env env) {
   out.Set("CALL_STATUS", callStatuses(env));
   out.Set("DEFAULTS", defaults(env));
   out.Set("ERRORS", errors(env));
+  out.Set("HANDSHAKE_FAILURES", handshakeFailures(env));
+  out.Set("CLIENT_ERROR_HELD", epollws::CLIENT_ERROR_HELD);
   return out;
 }
 

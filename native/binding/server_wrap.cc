@@ -74,6 +74,9 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::accept>("accept"),
                          InstanceMethod<&ServerWrap::reject>("reject"),
                          InstanceMethod<&ServerWrap::adopt>("adopt"),
+                         InstanceMethod<&ServerWrap::holdRefusals>("holdRefusals"),
+                         InstanceMethod<&ServerWrap::writeRefusal>("writeRefusal"),
+                         InstanceMethod<&ServerWrap::endRefusal>("endRefusal"),
                          InstanceMethod<&ServerWrap::bufferedAmount>("bufferedAmount"),
                          InstanceMethod<&ServerWrap::flush>("flush"),
                          InstanceMethod<&ServerWrap::connectionCount>("connectionCount"),
@@ -226,7 +229,9 @@ void ServerWrap::deliverEvents() {
     napi_value result;
     // MakeCallback runs process.nextTick and promise jobs after the batch, before the flush below,
     // so whatever they send leaves in the same write.
+    inBatch_ = true;
     napi_status status = napi_make_callback(env, *asyncContext_, Value(), onBatch_.Value(), 4, args, &result);
+    inBatch_ = false;
     if (status != napi_ok && env.IsExceptionPending()) {
       Napi::Error error = env.GetAndClearPendingException();
       napi_fatal_exception(env, error.Value());
@@ -416,31 +421,55 @@ Napi::Value ServerWrap::reject(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), status);
 }
 
-// adopt(fd, key, protocol, extensions, extraHeaderLines, head: Buffer) -> [errno, slot, generation]
+// adopt(fd, requestHead: Buffer, rest: Buffer, servePath, answerRefusal)
+//   -> [errno, slot, generation, failure]: a socket node:http upgraded, validated by the core and
+//   left awaiting the decision (failure 0), or refused (a HandshakeFailure; see Server::adoptHandshake).
 Napi::Value ServerWrap::adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array out = Napi::Array::New(env, 3);
-  if (destroyed_) {
+  Napi::Array out = Napi::Array::New(env, 4);
+  if (destroyed_ || !info[1].IsBuffer()) {
     out.Set(0u, EBADF);
     return out;
   }
-  const uint8_t* head = nullptr;
-  size_t headLength = 0;
-  if (info[5].IsBuffer()) {
-    auto buffer = info[5].As<Napi::Buffer<uint8_t>>();
-    head = buffer.Data();
-    headLength = buffer.Length();
+  auto head = info[1].As<Napi::Buffer<char>>();
+  const uint8_t* rest = nullptr;
+  size_t restLength = 0;
+  if (info[2].IsBuffer()) {
+    auto buffer = info[2].As<Napi::Buffer<uint8_t>>();
+    rest = buffer.Data();
+    restLength = buffer.Length();
   }
-  std::string key = stringOrEmpty(info[1]);
-  Server::AdoptResult result =
-      server_->adopt(static_cast<int>(info[0].As<Napi::Number>().Int32Value()), key, stringOrEmpty(info[2]),
-                     stringOrEmpty(info[3]), stringOrEmpty(info[4]), head, headLength);
+  Server::AdoptResult result = server_->adoptHandshake(
+      static_cast<int>(info[0].As<Napi::Number>().Int32Value()), std::string_view(head.Data(), head.Length()), rest,
+      restLength, info[3].ToBoolean().Value(), info[4].ToBoolean().Value());
   followDeadlines();
   updateRef();
   out.Set(0u, result.error);
   out.Set(1u, result.id.slot);
   out.Set(2u, result.id.generation);
+  out.Set(3u, static_cast<uint32_t>(result.failure));
   return out;
+}
+
+// holdRefusals(hold): see Server::holdRefusals (lib sets it while 'wsClientError' has listeners).
+Napi::Value ServerWrap::holdRefusals(const Napi::CallbackInfo& info) {
+  if (!destroyed_) server_->holdRefusals(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+// writeRefusal(slot, generation, data: Buffer) -> CallStatus; the bytes leave with the next flush.
+Napi::Value ServerWrap::writeRefusal(const Napi::CallbackInfo& info) {
+  if (destroyed_ || !info[2].IsBuffer()) return Napi::Number::New(info.Env(), -1);
+  auto data = info[2].As<Napi::Buffer<uint8_t>>();
+  return Napi::Number::New(info.Env(), server_->writeRefusal(idFrom(info), data.Data(), data.Length()));
+}
+
+// endRefusal(slot, generation) -> CallStatus: what was written goes out, then the connection closes.
+Napi::Value ServerWrap::endRefusal(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  int status = server_->endRefusal(idFrom(info));
+  followDeadlines();
+  return Napi::Number::New(info.Env(), status);
 }
 
 Napi::Value ServerWrap::bufferedAmount(const Napi::CallbackInfo& info) {
@@ -461,8 +490,12 @@ Napi::Value ServerWrap::connectionCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), destroyed_ ? 0 : static_cast<double>(server_->connectionCount()));
 }
 
-// Closes every fd at once; the object is unusable afterwards.
+// Closes every fd at once; the object is unusable afterwards. The events still queued (the CLOSE
+// of every connection dropConnections just closed) are delivered first, so JS never has to make
+// them up (review A3). From inside a batch they would re-enter it: there the batch's own end
+// delivers nothing more, and they are lost with the core, as before.
 Napi::Value ServerWrap::destroy(const Napi::CallbackInfo& info) {
+  if (!destroyed_ && !inBatch_) deliverEvents();
   shutdown();
   return info.Env().Undefined();
 }

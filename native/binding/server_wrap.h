@@ -34,6 +34,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value accept(const Napi::CallbackInfo& info);
   Napi::Value reject(const Napi::CallbackInfo& info);
   Napi::Value adopt(const Napi::CallbackInfo& info);
+  Napi::Value holdRefusals(const Napi::CallbackInfo& info);
+  Napi::Value writeRefusal(const Napi::CallbackInfo& info);
+  Napi::Value endRefusal(const Napi::CallbackInfo& info);
   Napi::Value bufferedAmount(const Napi::CallbackInfo& info);
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value connectionCount(const Napi::CallbackInfo& info);
@@ -61,6 +64,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   EventBatch delivering_;
   std::string scratch_;  // UTF-8 of a string being sent
   bool destroyed_ = false;
+  bool inBatch_ = false;  // onBatch is running: delivering again would re-enter it
   bool referenced_ = true;
 };
 

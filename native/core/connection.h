@@ -48,6 +48,12 @@ struct HandshakeState {
   sockaddr_storage peer{};            // from accept4: saves a getpeername per handshake
   uint16_t refuseStatus = 0;          // answer this status once the head is read (503 over the limit)
   bool awaitingProxyHeader = false;   // a PROXY protocol header must come first
+  // Taken over from node:http (Server::adoptHandshake): the user holds the request already, so no
+  // UPGRADE or CLIENT_ERROR event is queued for it, and its path was checked by the user's rule.
+  bool adopted = false;
+  // Refused while the user listens for refusals (Server::holdRefusals): nothing is sent and input
+  // is discarded until the user answers (writeRefusal/endRefusal) or the handshake deadline fires.
+  bool refusalHeld = false;
   ByteBuffer proxyBytes;              // the PROXY header read so far
   std::string proxyAddress;           // the client's address, as the PROXY header gave it
   uint16_t proxyPort = 0;

@@ -1,5 +1,6 @@
 #include "http_upgrade.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace epollws {
@@ -39,6 +40,22 @@ bool isBase64Char(char c) {
 
 // base64 of exactly 16 bytes: 22 alphabet characters and "==" (the regex ws uses; like ws we do
 // not insist that the unused low bits of the last character are zero).
+// ws's rule (its subprotocol.parse): comma-separated tokens with optional whitespace around
+// them, none empty, none repeated. Sorted views find a repeat in n log n, whatever the count.
+bool isValidProtocolList(std::string_view list) {
+  std::vector<std::string_view> names;
+  while (true) {
+    size_t comma = list.find(',');
+    std::string_view name = trimOws(list.substr(0, comma));
+    if (!isHttpToken(name)) return false;
+    names.push_back(name);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  std::sort(names.begin(), names.end());
+  return std::adjacent_find(names.begin(), names.end()) == names.end();
+}
+
 bool isValidKey(std::string_view key) {
   if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
   for (size_t i = 0; i < 22; ++i) {
@@ -109,10 +126,9 @@ bool isHttpHeaderLines(std::string_view lines) {
 
 UpgradeParser::UpgradeParser(size_t maxHeaderSize) : maxHeaderSize_(maxHeaderSize) {}
 
-UpgradeParser::State UpgradeParser::fail(int status, const char* reason) {
+UpgradeParser::State UpgradeParser::fail(HandshakeFailure failure) {
   state_ = State::FAILED;
-  failureStatus_ = status;
-  failureReason_ = reason;
+  failure_ = failure;
   return state_;
 }
 
@@ -154,9 +170,9 @@ UpgradeParser::State UpgradeParser::feed(const char* data, size_t len, size_t* h
   // The single copy of each head byte: the views handed out later point into buffer_.
   buffer_.insert(buffer_.end(), data, data + i);
 
-  if (badLineEnding) return fail(400, "Invalid line ending in request head (CRLF required)");
+  if (badLineEnding) return fail(HandshakeFailure::INVALID_LINE_ENDING);
   if (terminated) return parseHead();
-  if (len > room) return fail(431, "Request header fields too large");
+  if (len > room) return fail(HandshakeFailure::HEADERS_TOO_LARGE);
   return state_;
 }
 
@@ -205,11 +221,11 @@ UpgradeParser::State UpgradeParser::parseHead() {
 
   // The scan guaranteed that every CR starts a CRLF and that the head ends with an empty line.
   size_t eol = head.find(CRLF);
-  if (!parseRequestLine(head.substr(0, eol))) return fail(400, "Malformed HTTP request line");
-  if (request_.method != "GET") return fail(405, "Invalid HTTP method");
+  if (!parseRequestLine(head.substr(0, eol))) return fail(HandshakeFailure::MALFORMED_REQUEST_LINE);
+  if (request_.method != "GET") return fail(HandshakeFailure::INVALID_METHOD);
   // HTTP/1.1 or a later 1.x; HTTP/1.0 has no Upgrade mechanism (RFC 6455 §4.1).
   if (request_.httpVersion[5] != '1' || request_.httpVersion[7] == '0') {
-    return fail(400, "Unsupported HTTP version");
+    return fail(HandshakeFailure::UNSUPPORTED_HTTP_VERSION);
   }
 
   // One exact allocation for the header list: every header line ends with the only CR it holds.
@@ -221,7 +237,7 @@ UpgradeParser::State UpgradeParser::parseHead() {
   }
   request_.headers.reserve(crCount - 2);  // minus the request line and the empty line
 
-  size_t hostCount = 0, keyCount = 0, versionCount = 0, originCount = 0;
+  size_t hostCount = 0, keyCount = 0, versionCount = 0, originCount = 0, protocolCount = 0;
   bool upgradeOk = false;
   bool connectionOk = false;
   size_t pos = eol + CRLF.size();
@@ -234,13 +250,13 @@ UpgradeParser::State UpgradeParser::parseHead() {
     // A leading SP/HTAB is obs-fold (RFC 9112 §5.2); an empty or non-token name, which includes
     // whitespace before the colon, is a smuggling vector (RFC 9112 §5.1). Both get 400.
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return fail(400, "Malformed HTTP header line");
+    if (colon == std::string_view::npos) return fail(HandshakeFailure::MALFORMED_HEADER_LINE);
     std::string_view name = line.substr(0, colon);
-    if (!isHttpToken(name)) return fail(400, "Malformed HTTP header line");
+    if (!isHttpToken(name)) return fail(HandshakeFailure::MALFORMED_HEADER_LINE);
     std::string_view value = trimOws(line.substr(colon + 1));
     for (char c : value) {
       if (!isFieldValueChar(static_cast<unsigned char>(c))) {
-        return fail(400, "Invalid character in header value");
+        return fail(HandshakeFailure::INVALID_HEADER_VALUE);
       }
     }
     request_.headers.push_back(HttpHeader{name, value});
@@ -260,6 +276,7 @@ UpgradeParser::State UpgradeParser::parseHead() {
       ++versionCount;
       request_.version = value;
     } else if (equalsIgnoreCase(name, "Sec-WebSocket-Protocol")) {
+      ++protocolCount;
       joinInto(joinedProtocols_, &request_.protocols, value);
     } else if (equalsIgnoreCase(name, "Sec-WebSocket-Extensions")) {
       joinInto(joinedExtensions_, &request_.extensions, value);
@@ -270,18 +287,19 @@ UpgradeParser::State UpgradeParser::parseHead() {
   }
 
   // RFC 9112 §3.2: exactly one Host. Two could make us and a proxy disagree on the virtual host.
-  if (hostCount == 0) return fail(400, "Missing Host header");
-  if (hostCount > 1) return fail(400, "Duplicate Host header");
-  if (!upgradeOk) return fail(400, "Invalid Upgrade header");
-  if (!connectionOk) return fail(400, "Invalid Connection header");
+  if (hostCount == 0) return fail(HandshakeFailure::MISSING_HOST);
+  if (hostCount > 1) return fail(HandshakeFailure::DUPLICATE_HOST);
+  if (!upgradeOk) return fail(HandshakeFailure::INVALID_UPGRADE);
+  if (!connectionOk) return fail(HandshakeFailure::INVALID_CONNECTION);
   if (keyCount != 1 || !isValidKey(request_.key)) {
-    return fail(400, "Missing or invalid Sec-WebSocket-Key header");
+    return fail(HandshakeFailure::INVALID_KEY);
   }
-  if (versionCount > 1) return fail(400, "Duplicate Sec-WebSocket-Version header");
+  if (versionCount > 1) return fail(HandshakeFailure::DUPLICATE_VERSION);
   // RFC 6455 §4.2.2: an unsupported version gets 426 and the versions we do support.
-  if (request_.version != "13") return fail(426, "Missing or invalid Sec-WebSocket-Version header");
+  if (request_.version != "13") return fail(HandshakeFailure::INVALID_VERSION);
   // Origin checks (verifyClient) must see the one value the browser sent, not a pick among several.
-  if (originCount > 1) return fail(400, "Duplicate Origin header");
+  if (originCount > 1) return fail(HandshakeFailure::DUPLICATE_ORIGIN);
+  if (protocolCount > 0 && !isValidProtocolList(request_.protocols)) return fail(HandshakeFailure::INVALID_SUBPROTOCOL);
 
   state_ = State::COMPLETE;
   return state_;

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "handshake_failure.h"
+
 namespace epollws {
 
 struct HttpHeader {
@@ -54,8 +56,9 @@ class UpgradeParser {
 
   State state() const { return state_; }
   const UpgradeRequest& request() const { return request_; }  // valid when COMPLETE
-  int failureStatus() const { return failureStatus_; }         // when FAILED: 400, 405, 426 or 431
-  const char* failureReason() const { return failureReason_; } // sentence case, no trailing period
+  HandshakeFailure failure() const { return failure_; }        // when FAILED
+  int failureStatus() const { return handshakeFailureInfo(failure_).status; }  // 400, 405, 426 or 431
+  const char* failureReason() const { return handshakeFailureInfo(failure_).message; }
   // The request head as received, final CRLFCRLF included (complete once COMPLETE).
   std::string_view rawHead() const { return std::string_view(buffer_.data(), buffer_.size()); }
 
@@ -63,7 +66,7 @@ class UpgradeParser {
   void release();
 
  private:
-  State fail(int status, const char* reason);
+  State fail(HandshakeFailure failure);
   State parseHead();
   bool parseRequestLine(std::string_view line);
   State validate();
@@ -71,8 +74,7 @@ class UpgradeParser {
 
   size_t maxHeaderSize_;
   State state_ = State::NEED_MORE;
-  int failureStatus_ = 0;
-  const char* failureReason_ = "";
+  HandshakeFailure failure_ = HandshakeFailure::NONE;
   // Incremental terminator scan: whether the previous byte was CR, and the length of the current line.
   bool afterCr_ = false;
   size_t lineLength_ = 0;

@@ -104,15 +104,28 @@ class Server : private AcceptSink {
                     std::string_view extraHeaderLines);
   int rejectUpgrade(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body);
 
-  // Takes over a TCP connection whose upgrade request someone else read and validated (Node's
-  // http server): dup()s `fd` (the caller closes its own copy), answers 101 for `key`, and parses
-  // `head` (bytes that came after the request) as frames. The connection is known to the user.
+  // Takes over a TCP connection whose upgrade request head node:http read, BEFORE the user's
+  // decision: dup()s `fd` (the caller closes its own copy) and runs `requestHead` (the head as
+  // rebuilt from node's parse, final CRLFCRLF included) through the same parser and checks as the
+  // core's own listeners. `rest` (bytes after the head) is kept as the first frames. servePath is
+  // the user's path rule (shouldHandle). On success the connection is AWAITING_ACCEPT and known,
+  // with no UPGRADE event (the caller has the request): answer it with acceptUpgrade/rejectUpgrade.
+  // On failure `failure` says why; the core answers it (answerRefusal) or drops its copy silently
+  // (the caller answers on its own socket, ws's wsClientError rule). No CLIENT_ERROR event either.
   struct AdoptResult {
-    int error = 0;  // errno
+    int error = 0;  // errno (dup or fcntl failed); nothing was taken over
     ConnectionId id{0, 0};
+    HandshakeFailure failure = HandshakeFailure::NONE;
   };
-  AdoptResult adopt(int fd, std::string_view key, std::string_view protocol, std::string_view extensions,
-                    std::string_view extraHeaderLines, const uint8_t* head, size_t headLength);
+  AdoptResult adoptHandshake(int fd, std::string_view requestHead, const uint8_t* rest, size_t restLength,
+                             bool servePath, bool answerRefusal);
+  // While `hold` is set, a request the core refuses on its own listeners is not answered: the
+  // CLIENT_ERROR event carries CLIENT_ERROR_HELD and the user answers with writeRefusal (raw
+  // bytes) and endRefusal (send them, then close), or terminate(); the handshake deadline still
+  // applies. ws's rule: with a wsClientError listener, the listener answers.
+  void holdRefusals(bool hold) { holdRefusals_ = hold; }
+  int writeRefusal(ConnectionId id, const uint8_t* data, size_t length);
+  int endRefusal(ConnectionId id);
   // Queues a data or control frame. Status OK, CLOSED, or DROPPED (backpressure, drop policy);
   // with the close policy, a send made while over maxBackpressure drops the connection instead.
   // One message of any size may always be queued below the limit.
@@ -167,7 +180,9 @@ class Server : private AcceptSink {
   void replyClose(Connection* conn, uint16_t code, bool echoReason);
   void queueCloseReplies();
   void beginDraining(Connection* conn);
-  void refuseHandshake(Connection* conn, int status, const char* reason);
+  void refuseHandshake(Connection* conn, HandshakeFailure failure);
+  void queueClientError(Connection* conn, HandshakeFailure failure, bool held);
+  Connection* heldRefusal(ConnectionId id) const;
   void closeConnection(Connection* conn);
   void updateInterest(Connection* conn);
   bool shouldPauseReading(const Connection* conn) const;
@@ -190,6 +205,7 @@ class Server : private AcceptSink {
   Reactor reactor_;
   Listeners listeners_{reactor_};
   bool inTurn_ = false;
+  bool holdRefusals_ = false;
   size_t totalQueued_ = 0;     // sum of every connection's output.size()
   size_t budgetCutoff_ = 0;    // see totalBudgetCutoff(); 0 = not computed this turn
   std::vector<std::unique_ptr<Connection>> slots_;

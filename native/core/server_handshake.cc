@@ -1,6 +1,7 @@
 // The upgrade flow: read the request head (after a PROXY header when configured), refuse what
 // RFC 6455 §4.2.1 forbids, hand valid requests to the user, and answer with 101 (acceptUpgrade) or
-// an HTTP error (rejectUpgrade); adopt() takes over a connection whose upgrade Node's http read.
+// an HTTP error (rejectUpgrade). adoptHandshake() takes over a connection whose request head
+// node:http read and runs it through the same parser and checks, so both paths refuse alike.
 #include <fcntl.h>
 
 #include <cerrno>
@@ -25,6 +26,7 @@ std::string_view pathOf(std::string_view target) {
 
 void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
   HandshakeState& hs = *conn->handshake();
+  if (hs.refusalHeld) return;  // the user answers this one; what the client sends is not read
   if (hs.awaitingProxyHeader) {
     readProxyHeader(conn, data, len);
     return;
@@ -33,7 +35,7 @@ void Server::readHandshake(Connection* conn, uint8_t* data, size_t len) {
   UpgradeParser::State state = hs.parser.feed(reinterpret_cast<const char*>(data), len, &headBytes);
   if (state == UpgradeParser::State::NEED_MORE) return;
   if (state == UpgradeParser::State::FAILED) {
-    refuseHandshake(conn, hs.parser.failureStatus(), hs.parser.failureReason());
+    refuseHandshake(conn, hs.parser.failure());
     return;
   }
   finishHandshakeHead(conn, data + headBytes, len - headBytes);
@@ -48,7 +50,7 @@ void Server::readProxyHeader(Connection* conn, const uint8_t* data, size_t len) 
   ProxyHeader header = parseProxyHeader(hs.proxyBytes.data(), hs.proxyBytes.size());
   if (header.state == ProxyHeader::State::NEED_MORE) return;
   if (header.state == ProxyHeader::State::INVALID) {
-    refuseHandshake(conn, 400, "Invalid PROXY protocol header");
+    refuseHandshake(conn, HandshakeFailure::INVALID_PROXY_HEADER);
     return;
   }
   hs.awaitingProxyHeader = false;
@@ -70,11 +72,11 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
   HandshakeState& hs = *conn->handshake();
   const UpgradeRequest& request = hs.parser.request();
   if (hs.refuseStatus) {
-    refuseHandshake(conn, hs.refuseStatus, "Too many connections");
+    refuseHandshake(conn, HandshakeFailure::TOO_MANY_CONNECTIONS);
     return;
   }
-  if (!options_.path.empty() && pathOf(request.target) != options_.path) {
-    refuseHandshake(conn, 404, "Path not served");
+  if (!hs.adopted && !options_.path.empty() && pathOf(request.target) != options_.path) {
+    refuseHandshake(conn, HandshakeFailure::PATH_NOT_SERVED);
     return;
   }
   hs.acceptKey = computeAcceptKey(request.key);
@@ -84,6 +86,7 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
   // two epoll_ctl calls per handshake.
   conn->state = ConnState::AWAITING_ACCEPT;
   conn->known = true;
+  if (hs.adopted) return;  // the user has the request (node:http's IncomingMessage)
 
   PeerAddress peer = peerOf(conn);
   if (!hs.proxyAddress.empty()) {
@@ -115,24 +118,40 @@ PeerAddress Server::peerOf(Connection* conn) const {
   return conn->io().peerAddress();
 }
 
-void Server::refuseHandshake(Connection* conn, int status, const char* reason) {
+void Server::refuseHandshake(Connection* conn, HandshakeFailure failure) {
+  const HandshakeFailureInfo& info = handshakeFailureInfo(failure);
+  HandshakeState& hs = *conn->handshake();
+  if (!hs.adopted) {
+    queueClientError(conn, failure, holdRefusals_);
+    if (holdRefusals_) {
+      hs.refusalHeld = true;
+      hs.parser.release();
+      std::vector<uint8_t>().swap(hs.pendingInput);
+      hs.proxyBytes.release();
+      return;
+    }
+  }
+  std::string response = buildHttpErrorResponse(info.status, {}, {info.message});
+  conn->output.appendCopy(response.data(), response.size(), totalQueued_);
+  conn->takeHandshake();
+  beginDraining(conn);
+}
+
+// CLIENT_ERROR: arg is the HandshakeFailure; the payload "message\0address\0port".
+void Server::queueClientError(Connection* conn, HandshakeFailure failure, bool held) {
+  const char* reason = handshakeFailureInfo(failure).message;
   PeerAddress peer = peerOf(conn);
   std::string port = std::to_string(peer.port);
   size_t reasonLength = std::strlen(reason);
   size_t length = reasonLength + 1 + peer.address.size() + 1 + port.size();
   uint8_t* out = batch_.add(EventKind::CLIENT_ERROR, conn->slot, conn->generation, static_cast<uint32_t>(length),
-                            static_cast<uint32_t>(status));
+                            static_cast<uint32_t>(failure) | (held ? CLIENT_ERROR_HELD : 0));
   std::memcpy(out, reason, reasonLength);
   out[reasonLength] = 0;
   std::memcpy(out + reasonLength + 1, peer.address.data(), peer.address.size());
   out[reasonLength + 1 + peer.address.size()] = 0;
   std::memcpy(out + reasonLength + 2 + peer.address.size(), port.data(), port.size());
   noteEventQueued();
-
-  std::string response = buildHttpErrorResponse(status, {}, {});
-  conn->output.appendCopy(response.data(), response.size(), totalQueued_);
-  conn->takeHandshake();
-  beginDraining(conn);
 }
 
 int Server::acceptUpgrade(ConnectionId id, std::string_view protocol, std::string_view extensions,
@@ -183,9 +202,31 @@ int Server::rejectUpgrade(ConnectionId id, int status, std::string_view extraHea
   return static_cast<int>(CallStatus::OK);
 }
 
-Server::AdoptResult Server::adopt(int fd, std::string_view key, std::string_view protocol,
-                                  std::string_view extensions, std::string_view extraHeaderLines,
-                                  const uint8_t* head, size_t headLength) {
+Connection* Server::heldRefusal(ConnectionId id) const {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return nullptr;
+  HandshakeState* hs = conn->handshake();
+  return hs && hs->refusalHeld ? conn : nullptr;
+}
+
+int Server::writeRefusal(ConnectionId id, const uint8_t* data, size_t length) {
+  Connection* conn = heldRefusal(id);
+  if (!conn) return static_cast<int>(CallStatus::CLOSED);  // answered, gone, or never held
+  conn->output.appendCopy(data, length, totalQueued_);
+  markDirty(conn);
+  return static_cast<int>(CallStatus::OK);
+}
+
+int Server::endRefusal(ConnectionId id) {
+  Connection* conn = heldRefusal(id);
+  if (!conn) return static_cast<int>(CallStatus::CLOSED);  // answered, gone, or never held
+  conn->takeHandshake();
+  beginDraining(conn);  // what the user wrote goes out, then FIN
+  return static_cast<int>(CallStatus::OK);
+}
+
+Server::AdoptResult Server::adoptHandshake(int fd, std::string_view requestHead, const uint8_t* rest,
+                                           size_t restLength, bool servePath, bool answerRefusal) {
   AdoptResult result;
   int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) {
@@ -204,21 +245,31 @@ Server::AdoptResult Server::adopt(int fd, std::string_view key, std::string_view
     result.error = EBADF;
     return result;
   }
-  conn->takeHandshake();
-  conn->known = true;
-  conn->state = ConnState::OPEN;
-  conn->lastActivityMs = clockMs();
-  armTimer(conn);
-  std::string response =
-      buildSwitchingProtocolsResponse(computeAcceptKey(key), protocol, extensions, extraHeaderLines);
-  conn->output.appendCopy(response.data(), response.size(), totalQueued_);
-  conn->releaseOutput = true;
-  markDirty(conn);
   result.id = {conn->slot, conn->generation};
-  if (headLength) {
-    std::vector<uint8_t> frames(head, head + headLength);  // parsed in place: do not touch the caller's
-    consumeFrames(conn, frames.data(), frames.size());
-    if (!batch_.empty()) noteEventQueued();
+  HandshakeState& hs = *conn->handshake();
+  hs.adopted = true;
+  hs.awaitingProxyHeader = false;  // node:http read the request first: no PROXY header is in front
+  setDeadline(conn, options_.handshakeTimeoutMs);  // the decision gets the same time on both paths
+
+  // node:http parsed a complete head, so the rebuilt one is complete too; NEED_MORE would mean a
+  // head without its blank line, which no client sent.
+  size_t headBytes = 0;
+  UpgradeParser::State state = hs.parser.feed(requestHead.data(), requestHead.size(), &headBytes);
+  if (state == UpgradeParser::State::FAILED) {
+    result.failure = hs.parser.failure();
+  } else if (state == UpgradeParser::State::NEED_MORE || headBytes != requestHead.size()) {
+    result.failure = HandshakeFailure::MALFORMED_HEADER_LINE;
+  } else if (!servePath) {
+    result.failure = HandshakeFailure::PATH_NOT_SERVED;
+  } else if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
+    result.failure = HandshakeFailure::TOO_MANY_CONNECTIONS;
+  }
+  if (result.failure == HandshakeFailure::NONE) {
+    finishHandshakeHead(conn, rest, restLength);
+  } else if (answerRefusal) {
+    refuseHandshake(conn, result.failure);
+  } else {
+    closeConnection(conn);  // the user answers on node's socket; the core's copy just goes
   }
   return result;
 }

@@ -279,6 +279,26 @@ describe('api: server.close()', { timeout: 60_000 }, () => {
     assert.equal(server.clients.size, 0, 'server.clients after server.terminate()');
   });
 
+  it("server.terminate() from inside a 'message' handler: every socket's 1006 comes from the core, once, before the server's 'close'", { timeout: 10_000 }, async () => {
+    const server = await h.startServer();
+    const sockets = [];
+    server.on('connection', (socket) => sockets.push(socket));
+    const clients = [];
+    for (let i = 0; i < 3; i++) clients.push(await h.connect(h.url(server)));
+    assert.equal(sockets.length, 3);
+    const order = [];
+    for (const [i, socket] of sockets.entries()) socket.on('close', (code) => order.push(`socket ${i} ${code}`));
+    let terminated;
+    sockets[0].once('message', () => { terminated = server.terminate(); }); // inside the batch
+    const serverClosed = nextEvent(server, 'close').then(() => order.push('server close'));
+    clients[0].send('stop');
+    await withTimeout(serverClosed, 5000, "the server's close");
+    await terminated;
+    assert.deepEqual(order.slice(0, 3).sort(), ['socket 0 1006', 'socket 1 1006', 'socket 2 1006']);
+    assert.deepEqual(order.slice(3), ['server close']);
+    assert.equal(server.clients.size, 0);
+  });
+
   it('close() with no clients emits close and calls the callback; a second close() is fine', { timeout: 10_000 }, async () => {
     const server = await h.startServer();
     let first = 0;

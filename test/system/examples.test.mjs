@@ -111,8 +111,8 @@ function closeClient(ws) {
 }
 
 const EXAMPLES = [
-  { script: 'examples/express.js', greeting: /Express/, paths: { '/ws': (s) => s }, refused: { path: '/other', status: 400 }, needs: 'express' },
-  { script: 'examples/fastify.js', greeting: /Fastify/, paths: { '/ws': (s) => s }, refused: { path: '/other', status: 400 }, needs: 'fastify' },
+  { script: 'examples/express.js', greeting: /Express/, paths: { '/ws': (s) => s }, refused: { path: '/other', status: 404 }, needs: 'express' },
+  { script: 'examples/fastify.js', greeting: /Fastify/, paths: { '/ws': (s) => s }, refused: { path: '/other', status: 404 }, needs: 'fastify' },
   {
     script: 'examples/no-server.js',
     greeting: /HTTP/,

@@ -119,4 +119,34 @@ describe('unit: Core over a fake binding', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(opened, 0);
   });
+  it('wsClientError: a listener makes the core hold refusals and answers on the socket it gets; without one nothing is emitted', async () => {
+    const wss = new WebSocketServer({ noServer: true, nativeBinding: fakeBinding });
+    const fake = FakeServer.last;
+    const seen = [];
+    const listener = (error, socket, request) => {
+      seen.push({ error, request, address: socket.remoteAddress, port: socket.remotePort });
+      socket.end('HTTP/1.1 400 Mine\r\n\r\n');
+    };
+    wss.on('wsClientError', listener);
+    assert.equal(fake.hold, true);
+    const held = fake.clientRefused(1);
+    fake.turn();
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].error.reason, 'INVALID_KEY');
+    assert.equal(seen[0].error.status, 400);
+    assert.equal(seen[0].error.closeCode, undefined);
+    assert.equal(seen[0].error.message, 'Missing or invalid Sec-WebSocket-Key header');
+    assert.equal(seen[0].request, undefined);
+    assert.deepEqual([seen[0].address, seen[0].port], ['192.0.2.9', 6000]);
+    await new Promise((resolve) => process.nextTick(resolve)); // the end-of-tick flush
+    const c = fake.connections.get(held.slot);
+    assert.deepEqual(c.written, [{ raw: 'HTTP/1.1 400 Mine\r\n\r\n' }]);
+    assert.equal(c.state, 'ending');
+
+    wss.off('wsClientError', listener);
+    assert.equal(fake.hold, false);
+    fake.clientRefused(1);
+    fake.turn();
+    assert.equal(seen.length, 1, 'answered by the core: nothing to emit');
+  });
 });

@@ -14,6 +14,8 @@ export const constants = {
   CALL_STATUS: CALL,
   DEFAULTS: { maxPayload: 1000, maxHeaderSize: 2000, maxConnections: 3, handshakeTimeout: 4, closeTimeout: 5, idleTimeout: 6, sendPings: false, maxBackpressure: 100, maxFragments: 7 },
   ERRORS: [{ code: 'WS_ERR_NONE', message: 'none', closeCode: 1000 }, { code: 'WS_ERR_INVALID_OPCODE', message: 'Invalid opcode', closeCode: 1002 }],
+  CLIENT_ERROR_HELD: 0x100,
+  HANDSHAKE_FAILURES: [{ reason: 'NONE', status: 0, message: '' }, { reason: 'INVALID_KEY', status: 400, message: 'Missing or invalid Sec-WebSocket-Key header' }],
 };
 
 export class FakeServer {
@@ -77,7 +79,20 @@ export class FakeServer {
     this.#gone(slot, 1006, true);
     return CALL.OK;
   }
-  adopt() { return [9, 0, 0]; } // EBADF: no fds here
+  adopt() { return [9, 0, 0, 0]; } // EBADF: no fds here
+  holdRefusals(hold) { this.hold = hold; }
+  writeRefusal(slot, generation, data) {
+    const c = this.#conn(slot, generation);
+    if (!c || c.state !== 'held') return CALL.CLOSED;
+    c.output.push({ raw: Buffer.from(data).toString('latin1') });
+    return CALL.OK;
+  }
+  endRefusal(slot, generation) {
+    const c = this.#conn(slot, generation);
+    if (!c || c.state !== 'held') return CALL.CLOSED;
+    c.state = 'ending';
+    return CALL.OK;
+  }
   bufferedAmount(slot, generation) { const c = this.#conn(slot, generation); return c ? c.queued : -1; }
   flush() {
     this.flushes++;
@@ -104,6 +119,16 @@ export class FakeServer {
   clientSends({ slot, generation }, payload, binary = true) {
     const bytes = Buffer.from(payload);
     this.events.push([EVENT.MESSAGE, slot, generation, bytes, binary ? 1 : 0]);
+  }
+  /** The core refused a request (HANDSHAKE_FAILURES[failure]): held while `hold` is set, else answered. */
+  clientRefused(failure, address = '192.0.2.9', port = 6000) {
+    const slot = this.connections.size;
+    const generation = 3;
+    const held = this.hold === true;
+    this.connections.set(slot, { generation, state: held ? 'held' : 'answered', output: [], written: [], queued: 0 });
+    const payload = Buffer.from(`${constants.HANDSHAKE_FAILURES[failure].message}\0${address}\0${port}`, 'latin1');
+    this.events.push([EVENT.CLIENT_ERROR, slot, generation, payload, failure | (held ? constants.CLIENT_ERROR_HELD : 0)]);
+    return { slot, generation };
   }
   clientPings({ slot, generation }, payload) { this.events.push([EVENT.PING, slot, generation, Buffer.from(payload), 0]); }
   clientLeaves({ slot }) { this.#gone(slot, 1006); }
