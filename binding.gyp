@@ -2,17 +2,18 @@
   "variables": {
     "openssl_fips": "",
     "core_sources": [
+      "native/core/connection.cc",
       "native/core/handshake.cc",
       "native/core/http_upgrade.cc",
       "native/core/listener.cc",
       "native/core/memory_return.cc",
+      "native/core/message_assembler.cc",
       "native/core/net.cc",
       "native/core/output_queue.cc",
       "native/core/proxy_protocol.cc",
       "native/core/reactor.cc",
       "native/core/server.cc",
       "native/core/server_handshake.cc",
-      "native/core/server_output.cc",
       "native/core/status.cc",
       "native/core/transport.cc",
       "native/core/utf8.cc"
