@@ -5,7 +5,7 @@
 // the Listeners, and every connection's bytes move through its transport.
 // Knows nothing of Node. The driver protocol: runTurn(), takeBatch(), let the user react (accept,
 // send, close...), then endTurn(). Outside a turn (timers, other I/O) a driver calls flush() once
-// it has made its calls. See docs/ARCHITECTURE.md "Turn order".
+// it has made its calls. See docs/ARCHITECTURE.md, "A message's path, and the turn order".
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -109,6 +109,20 @@ void pongAndCloseFrames() {
   CHECK_EQ(rig.conn.state, ConnState::DRAINING);
 }
 
+void pingFloodMeetsBackpressure() {
+  ServerOptions options;
+  options.maxBackpressure = 8;
+  options.dropOnBackpressure = true;
+  Rig rig(options);
+  rig.feed(frame(0x89, "0123456789"));  // the first pong fits below the limit
+  CHECK_EQ(rig.conn.output.size(), size_t(12));
+  rig.feed(frame(0x89, "again"));  // over the limit now: no second pong, the ping is still reported
+  CHECK_EQ(rig.conn.output.size(), size_t(12));
+  CHECK_EQ(rig.batch.records.size(), size_t(2));
+  CHECK(rig.conn.needDrain);
+  CHECK_EQ(rig.conn.state, ConnState::OPEN);  // 'drop': the connection stays
+}
+
 }  // namespace
 
 int main() {
@@ -119,5 +133,6 @@ int main() {
   largeFragmentedMessageMovesItsBuffer();
   maxPayloadAcrossFragments();
   pongAndCloseFrames();
+  pingFloodMeetsBackpressure();
   return CHECK_SUMMARY("message_assembler_test");
 }
