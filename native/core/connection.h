@@ -1,5 +1,8 @@
-// Per-connection state, owned by Server's slot table. Its bytes move through `io` (transport.h);
-// what only some connections need hangs off `extras`.
+// One WebSocket connection and its behaviour: the read-state switch (what bytes read in each state
+// mean), the send queue, the end-of-turn flush, backpressure and read pausing, and the close
+// handshake (its state diagram is in connection.cc). Owned by Server's slot table, which looks a
+// connection up and delegates; everything it needs from the server comes through ConnectionHost.
+// Its bytes move through `io` (transport.h); what only some connections need hangs off `extras`.
 #pragma once
 #include <sys/socket.h>
 
@@ -10,24 +13,18 @@
 #include <vector>
 
 #include "byte_buffer.h"
+#include "connection_host.h"
 #include "frame_parser.h"
 #include "http_upgrade.h"
+#include "message_assembler.h"
+#include "opcode.h"
 #include "output_queue.h"
+#include "server_options.h"
 #include "transport.h"
 
 namespace epollws {
 
-class Server;
-struct Connection;
-
-// Receives the frame parser's callbacks for one connection and forwards them to the server.
-struct FrameSink {
-  Server* server;
-  Connection* conn;
-  bool onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, bool first, bool last, bool compressed);
-  bool onControl(Opcode op, uint8_t* payload, size_t len);
-  void onProtocolError(ErrorCode code);
-};
+struct ConnectionHost;
 
 enum class ConnState : uint8_t {
   HANDSHAKE,        // reading the HTTP request head
@@ -90,6 +87,38 @@ struct Connection {
         releaseOutput(false),
         outputPaused(false) {}
 
+  // --- Behaviour (connection.cc). `host` is the owning server's side of the conversation. ---
+  // Readiness from the reactor: write what waits, then read (the read-state switch).
+  void onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuffer, size_t readBufferSize);
+  // Parses bytes as frames (in place: they are unmasked), as if just read.
+  void consumeFrames(ConnectionHost& host, uint8_t* data, size_t len);
+  // The user's send: the backpressure policy, then the frame. See connection.cc for the rules.
+  SendResult send(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin);
+  // Whether one more frame may be queued (false: the policy applied; with 'close' it closed).
+  bool admitOutput(ConnectionHost& host);
+  // Queues one frame (small ones wait for the flush). False: the connection broke and is closed.
+  bool queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
+  // The user's close(): starts the close handshake (or drops a connection not yet open).
+  void startClose(ConnectionHost& host, uint16_t code, std::string_view reason);
+  // The peer's close frame or a protocol error: nothing more is read; our close frame follows
+  // once the user's batch has run (sendCloseReply), unless ours is already out.
+  void replyClose(ConnectionHost& host, uint16_t code, bool echoReason);
+  void sendCloseReply(ConnectionHost& host);
+  // All that will be sent is queued: once it is out, shut down writing (and wait for the FIN).
+  void beginDraining(ConnectionHost& host);
+  // Writes the queue (one writev per call, until the kernel stops taking it).
+  void flush(ConnectionHost& host);
+  void markDirty(ConnectionHost& host);
+  // Tells the reactor what this connection now waits for (read, the peer's FIN, write room).
+  void updateInterest(ConnectionHost& host);
+  // Handshake or close deadline, `afterMs` from now (0: none).
+  void setDeadline(ConnectionHost& host, uint32_t afterMs);
+  // Closes the fd now (CLOSE event to the user when it knew the connection) and frees its buffers.
+  void closeNow(ConnectionHost& host);
+  // The user's sends are taken: open, or closed by the peer in the batch not yet handed out.
+  bool canSend() const;
+
+
   // The peer's close reason, empty when its close frame had none (or none came).
   std::string_view receivedCloseReason() const {
     return extras ? std::string_view(extras->closeReason) : std::string_view();
@@ -119,7 +148,7 @@ struct Connection {
   uint64_t deadlineMs = 0;       // handshake / close timeout; 0 = none
   uint64_t lastActivityMs = 0;   // last time bytes came from the peer (idle timeout)
   uint64_t wheelDueMs = 0;       // due time of this connection's live timer wheel entry; 0 = none
-  FrameParser<FrameSink> parser;
+  FrameParser<MessageAssembler> parser;
   ByteBuffer message;            // a message that spans reads or fragments
   OutputQueue output;
   FdTransport fdIo;              // see transport.h for why it is inline; use io()

@@ -1,5 +1,6 @@
-// Server lifecycle, the reactor turn, accepting and reading. Output and backpressure are in
-// server_output.cc, the upgrade flow in server_handshake.cc.
+// Server lifecycle, the reactor turn, the slot table, the timer wheel, the server-wide output bound,
+// and the user's calls (lookup and delegate to the Connection). The upgrade flow is in
+// server_handshake.cc.
 #include "server.h"
 
 #include <algorithm>
@@ -16,9 +17,6 @@ namespace {
 // the two high bits stay free for Reactor::WAKE_TAG and Reactor::LISTENER_TAG).
 constexpr size_t READ_BUFFER_SIZE = 256 * 1024;
 constexpr int MAX_EVENTS = 512;
-constexpr int MAX_READS_PER_TURN = 4;  // fairness: a busy peer cannot starve the others
-constexpr size_t MAX_INPUT_BEFORE_ACCEPT = 64 * 1024;
-constexpr size_t DIRECT_READ_MIN = 64 * 1024;  // frames with less left go through the read buffer
 
 }  // namespace
 
@@ -65,12 +63,16 @@ void Server::runTurn(int timeoutMs) {
       Connection* conn = slots_[slot].get();
       // A slot closed earlier in this turn keeps its object until releaseDelivered(): check it.
       if (conn->generation != generation || conn->state == ConnState::CLOSED) continue;
-      handleConnectionEvent(conn, events[i].events);
+      onReady(conn, events[i].events);
     }
   }
   serviceStreams();
   expireDeadlines();
   inTurn_ = false;
+}
+
+void Server::onReady(Connection* conn, uint32_t events) {
+  conn->onReady(host_, events, readBuffer_.get(), READ_BUFFER_SIZE);
 }
 
 void Server::takeBatch(EventBatch& out) {
@@ -88,11 +90,6 @@ void Server::releaseDelivered() {
     freeSlots_.push_back(slot);
   }
   closedDelivered_.clear();
-}
-
-void Server::noteEventQueued() {
-  // Events raised outside a turn (by the user's calls) must wake the driver.
-  if (!inTurn_) reactor_.wake();
 }
 
 Connection* Server::lookup(ConnectionId id) const {
@@ -149,101 +146,6 @@ Connection* Server::addConnection(int fd) {
   return conn;
 }
 
-void Server::handleConnectionEvent(Connection* conn, uint32_t events) {
-  if (events & EPOLLOUT) {
-    flushConnection(conn);
-    if (conn->state == ConnState::CLOSED) return;
-  }
-  if (conn->readPaused && (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
-    closeConnection(conn);  // gone while the user decides on the upgrade
-    return;
-  }
-  // Paused for its output (it watches only EPOLLOUT): an error or hang-up means it is gone.
-  if (conn->outputPaused && (events & (EPOLLHUP | EPOLLERR))) {
-    closeConnection(conn);
-    return;
-  }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handleReadable(conn);
-}
-
-void Server::handleReadable(Connection* conn) {
-  size_t readThisTurn = 0;
-  for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
-    if (conn->state == ConnState::CLOSED || conn->readPaused || conn->outputPaused) return;
-    if (shouldPauseReading(conn)) {
-      conn->outputPaused = true;
-      updateInterest(conn);
-      return;
-    }
-    // What is read now may all be answered after the batch: read no more than the room left
-    // below the pause threshold, so the answers cannot take the queue to the limit (level-
-    // triggered epoll reports the rest next turn).
-    size_t room = readRoom(conn, readThisTurn);
-    if (room == 0) return;
-    // The rest of a large frame goes straight into the message's reassembly buffer (sized from
-    // the frame header): the payload is copied once, by the kernel. Reading exactly up to the
-    // frame's end keeps the next frame's bytes for the normal path.
-    uint8_t* buffer = readBuffer_.get();
-    size_t capacity = READ_BUFFER_SIZE;
-    if (conn->state == ConnState::OPEN && conn->parser.inDataPayload()) {
-      uint64_t remaining = conn->parser.framePayloadRemaining();
-      size_t room = conn->message.capacity() - conn->message.size();
-      if (remaining >= DIRECT_READ_MIN && room >= remaining) {
-        buffer = conn->message.data() + conn->message.size();
-        capacity = static_cast<size_t>(remaining);
-      }
-    }
-    if (capacity > room) capacity = room;
-    IoResult read = conn->io().read(buffer, capacity);
-    if (read.status == IoResult::Status::WOULD_BLOCK) return;
-    if (read.status != IoResult::Status::OK) {
-      // END: a FIN, after a close handshake or (1006) without one. FAILED: ECONNRESET and friends.
-      closeConnection(conn);
-      return;
-    }
-    size_t len = read.bytes;
-    readThisTurn += len;
-    conn->lastActivityMs = nowMs_;  // the timer wheel notices when its entry comes due
-    conn->pingSent = false;
-    switch (conn->state) {
-      case ConnState::HANDSHAKE:
-        readHandshake(conn, buffer, len);
-        break;
-      case ConnState::OPEN:
-      case ConnState::CLOSING:
-        consumeFrames(conn, buffer, len);
-        break;
-      case ConnState::DRAINING:
-        break;  // everything after the close frame is discarded
-      case ConnState::AWAITING_ACCEPT: {
-        // Kept for after the accept. Past a bound, reading pauses until the user decides, so a
-        // client cannot queue unbounded data before it is accepted.
-        std::vector<uint8_t>& pending = conn->handshake()->pendingInput;
-        pending.insert(pending.end(), buffer, buffer + len);
-        if (pending.size() >= MAX_INPUT_BEFORE_ACCEPT) {
-          conn->readPaused = true;
-          updateInterest(conn);
-          return;
-        }
-        break;
-      }
-      case ConnState::CLOSED:
-        return;
-    }
-    if (len < capacity) return;
-  }
-}
-
-void Server::consumeFrames(Connection* conn, uint8_t* data, size_t len) {
-  FrameSink sink{this, conn};
-  conn->parser.consume(data, len, sink);
-}
-
-void Server::setDeadline(Connection* conn, uint32_t afterMs) {
-  conn->deadlineMs = afterMs ? clockMs() + afterMs : 0;
-  armTimer(conn);
-}
-
 // The earliest moment something must happen to this connection: its handshake or close deadline,
 // or (while open) the idle ping and the idle expiry. 0 when nothing is due.
 uint64_t Server::nextDueMs(const Connection* conn) const {
@@ -256,12 +158,12 @@ uint64_t Server::nextDueMs(const Connection* conn) const {
   return due;
 }
 
-void Server::armTimer(Connection* conn) {
-  uint64_t due = nextDueMs(conn);
+void Server::armTimer(Connection& conn) {
+  uint64_t due = nextDueMs(&conn);
   // One live entry per connection; an earlier due time adds one (the later one goes stale).
-  if (due == 0 || (conn->wheelDueMs != 0 && conn->wheelDueMs <= due)) return;
-  conn->wheelDueMs = due;
-  wheel_.schedule({conn->slot, conn->generation, due});
+  if (due == 0 || (conn.wheelDueMs != 0 && conn.wheelDueMs <= due)) return;
+  conn.wheelDueMs = due;
+  wheel_.schedule({conn.slot, conn.generation, due});
 }
 
 int64_t Server::msUntilNextDeadline() const { return wheel_.msUntilNextTick(clockMs()); }
@@ -293,35 +195,102 @@ void Server::onTimer(const TimerWheel::Entry& entry) {
     }
     if (options_.sendPings && !conn->pingSent && idleFor >= options_.idleTimeoutMs / 2) {
       conn->pingSent = true;
-      queueFrame(conn, Opcode::PING, nullptr, 0);
+      conn->queueFrame(host_, Opcode::PING, nullptr, 0);
     }
   }
   armTimer(conn);
 }
 
-void Server::closeConnection(Connection* conn) {
-  if (conn->state == ConnState::CLOSED) return;
-  reactor_.remove(conn->io().pollFd());
-  conn->io().close();
-  conn->state = ConnState::CLOSED;
-  conn->deadlineMs = 0;
+// The connection has closed itself (Connection::closeNow): the slot waits for its CLOSE event
+// to be handed out.
+void Server::onConnectionClosed(Connection& conn) {
   --liveConnections_;
-  if (conn->known) {
-    uint16_t code = conn->closeReceived ? conn->closeCode : close_code::ABNORMAL;
-    std::string_view reason = conn->receivedCloseReason();
-    batch_.addCopy(EventKind::CLOSE, conn->slot, conn->generation, reason.data(), reason.size(), code);
-    noteEventQueued();
-  }
-  conn->takeHandshake();
-  noteFreedMemory(conn->message.capacity() + conn->output.footprint());
-  conn->message.release();
-  conn->output.release(totalQueued_);
-  conn->outputPaused = false;
-  closedUndelivered_.push_back(conn->slot);
+  closedUndelivered_.push_back(conn.slot);
   if (liveConnections_ == 0 && listeners_.count() == 0) {
     batch_.add(EventKind::STOPPED, 0, 0, 0, 0);
     noteEventQueued();
   }
+}
+
+// --- The user's calls: look the connection up, let it act. ---
+
+SendResult Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+  Connection* conn = lookup(id);
+  if (!conn) return {static_cast<int>(CallStatus::CLOSED), 0};
+  return conn->send(host_, opcode, payload, length, fin);
+}
+
+int Server::close(ConnectionId id, uint16_t code, std::string_view reason) {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
+  conn->startClose(host_, code, reason);
+  return static_cast<int>(CallStatus::OK);
+}
+
+int Server::terminate(ConnectionId id) {
+  Connection* conn = lookup(id);
+  if (!conn || conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::CLOSED);
+  conn->closeNow(host_);
+  return static_cast<int>(CallStatus::OK);
+}
+
+int64_t Server::bufferedAmount(ConnectionId id) const {
+  Connection* conn = lookup(id);
+  if (!conn) return -1;
+  return static_cast<int64_t>(conn->output.size());
+}
+
+void Server::flush() {
+  for (uint32_t slot : closeReplies_) {
+    if (Connection* conn = slots_[slot].get()) conn->sendCloseReply(host_);
+  }
+  closeReplies_.clear();
+  // A flush may close connections; slots stay valid until releaseDelivered().
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Connection* conn = slots_[dirty_[i]].get();
+    if (!conn) continue;
+    conn->dirty = false;
+    if (conn->state != ConnState::CLOSED && !conn->writeArmed) conn->flush(host_);
+  }
+  dirty_.clear();
+  enforceTotalBudget();
+}
+
+// --- The server-wide output bound (the rules are in connection.cc, "Backpressure") ---
+
+// The queue size from which a socket counts among those holding the most: the largest queues,
+// taken in order, whose removal would bring the total under the bound. Computed once per turn
+// and only while over the bound (a scan of the slots, which only an overloaded server pays).
+size_t Server::totalBudgetCutoff() {
+  if (budgetCutoff_) return budgetCutoff_;
+  std::vector<size_t> sizes;
+  for (const auto& slot : slots_) {
+    if (slot && slot->state != ConnState::CLOSED && !slot->output.empty()) sizes.push_back(slot->output.size());
+  }
+  std::sort(sizes.begin(), sizes.end(), [](size_t a, size_t b) { return a > b; });
+  size_t remaining = totalQueued_;
+  budgetCutoff_ = 1;
+  for (size_t size : sizes) {
+    budgetCutoff_ = size;
+    remaining -= size;
+    if (remaining < options_.maxTotalBackpressure) break;
+  }
+  return budgetCutoff_;
+}
+
+void Server::enforceTotalBudget() {
+  if (options_.maxTotalBackpressure != 0 && totalQueued_ >= options_.maxTotalBackpressure &&
+      !options_.dropOnBackpressure) {
+    size_t cutoff = totalBudgetCutoff();
+    for (auto& slot : slots_) {
+      if (totalQueued_ < options_.maxTotalBackpressure) break;
+      Connection* conn = slot.get();
+      if (conn && conn->state != ConnState::CLOSED && !conn->output.empty() && conn->output.size() >= cutoff) {
+        conn->closeNow(host_);
+      }
+    }
+  }
+  budgetCutoff_ = 0;  // recomputed next turn, from the queues as they are then
 }
 
 }  // namespace epollws

@@ -1,9 +1,11 @@
-// The WebSocket server core: the slot table of connections, the event batch, the timer wheel, and
-// the calls made on behalf of the user. I/O readiness comes from the Reactor, new connections from
+// The WebSocket server core: the slot table of connections, the event batch, the timer wheel, the
+// server-wide output bound, and the calls made on behalf of the user (each looks the connection
+// up and delegates to it: a connection's behaviour is in connection.*, its frames' in
+// message_assembler.*). I/O readiness comes from the Reactor, new connections from
 // the Listeners, and every connection's bytes move through its transport.
 // Knows nothing of Node. The driver protocol: runTurn(), takeBatch(), let the user react (accept,
 // send, close...), then endTurn(). Outside a turn (timers, other I/O) a driver calls flush() once
-// it has made its calls. See docs/ARCHITECTURE.md "Turn order".
+// it has made its calls. See docs/ARCHITECTURE.md, "A message's path, and the turn order".
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -13,56 +15,19 @@
 
 #include "clock.h"
 #include "connection.h"
+#include "connection_host.h"
 #include "event_batch.h"
 #include "listener.h"
 #include "net.h"
-#include "reactor.h"
 #include "opcode.h"
+#include "reactor.h"
+#include "server_options.h"
 #include "timer_wheel.h"
 #include "unique_fd.h"
 
 namespace epollws {
 
-struct ServerOptions {
-  uint64_t maxPayload = 100 * 1024 * 1024;
-  size_t maxHeaderSize = 16 * 1024;
-  uint32_t maxConnections = 0;       // 0: no limit besides the fd limit
-  std::string path;                  // empty: any path is accepted
-  uint32_t handshakeTimeoutMs = 10000;
-  uint32_t closeTimeoutMs = 30000;
-  uint32_t idleTimeoutMs = 120000;   // no bytes from the peer for this long: drop it; 0 disables
-  bool sendPings = true;             // ping a peer idle for half of idleTimeoutMs
-  uint64_t maxBackpressure = 64 * 1024 * 1024;  // queued output that triggers the policy; 0 = none
-  bool dropOnBackpressure = false;   // policy: drop the send (true) or drop the connection (false)
-  // Output queued in all connections together that triggers the policy on the connections holding
-  // the most (see Server::overTotalBudget); 0 = no limit.
-  uint64_t maxTotalBackpressure = 1024ull * 1024 * 1024;
-  uint32_t maxFragments = 100000;    // frames in one message; 0 = no limit
-  bool proxyProtocol = false;        // every connection starts with a PROXY protocol v1/v2 header
-  const Clock* clock = nullptr;      // nullptr: the monotonic clock; the caller keeps it alive
-};
-
-struct ConnectionId {
-  uint32_t slot;
-  uint32_t generation;
-};
-
-// Results of calls made on behalf of the user. Negative values mean the call did nothing.
-enum class CallStatus : int {
-  OK = 0,
-  CLOSED = -1,       // the connection is closing or gone (a stale id too)
-  WRONG_STATE = -2,  // e.g. accept() on an open connection
-  DROPPED = -3,      // over maxBackpressure with the drop policy: the message was not queued
-  INVALID_HEADERS = -4,  // extraHeaderLines are not "Name: value\r\n" lines of valid HTTP fields
-};
-
-// What send() did, and the connection's bufferedAmount after it (one lookup for both).
-struct SendResult {
-  int status;       // a CallStatus
-  size_t buffered;  // 0 unless status is OK
-};
-
-class Server : private AcceptSink {
+class Server : private AcceptSink, private ConnectionOwner {
  public:
   explicit Server(ServerOptions options);
   ~Server();
@@ -157,45 +122,43 @@ class Server : private AcceptSink {
   size_t totalBuffered() const { return totalQueued_; }
 
  private:
-  friend struct FrameSink;
-
+  // AcceptSink
   void onAccepted(int fd, const sockaddr_storage& peer) override;
   void onAcceptError(int error) override;
+  // ConnectionOwner
+  void onConnectionClosed(Connection& conn) override;
+  void armTimer(Connection& conn) override;
+  void onHandshakeBytes(Connection& conn, uint8_t* data, size_t len) override { readHandshake(&conn, data, len); }
+  size_t totalBudgetCutoff() override;
+
   void releaseDelivered();
   void expireDeadlines();
   Connection* lookup(ConnectionId id) const;
   // Puts an accepted, non-blocking fd into a free slot and the epoll set (nullptr on failure).
   Connection* addConnection(int fd);
+  // The upgrade flow (server_handshake.cc).
   PeerAddress peerOf(Connection* conn) const;
-  void handleConnectionEvent(Connection* conn, uint32_t events);
-  void handleReadable(Connection* conn);
   void readHandshake(Connection* conn, uint8_t* data, size_t len);
   void readProxyHeader(Connection* conn, const uint8_t* data, size_t len);
   void finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t restLen);
-  void consumeFrames(Connection* conn, uint8_t* data, size_t len);
-  void flushConnection(Connection* conn);
-  void markDirty(Connection* conn);
-  bool queueFrame(Connection* conn, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
-  void queueClose(Connection* conn, uint16_t code, std::string_view reason);
-  void replyClose(Connection* conn, uint16_t code, bool echoReason);
-  void queueCloseReplies();
-  void beginDraining(Connection* conn);
   void refuseHandshake(Connection* conn, HandshakeFailure failure);
   void queueClientError(Connection* conn, HandshakeFailure failure, bool held);
   Connection* heldRefusal(ConnectionId id) const;
-  void closeConnection(Connection* conn);
-  void updateInterest(Connection* conn);
-  bool shouldPauseReading(const Connection* conn) const;
-  size_t readRoom(const Connection* conn, size_t readThisTurn) const;
-  size_t totalBudgetCutoff();
-  void enforceTotalBudget();
-  void setDeadline(Connection* conn, uint32_t afterMs);
+  // The connection's own behaviour, delegated (connection.cc).
+  void onReady(Connection* conn, uint32_t events);  // readiness from epoll or serviceStreams()
+  void closeConnection(Connection* conn) { conn->closeNow(host_); }
+  void consumeFrames(Connection* conn, uint8_t* data, size_t len) { conn->consumeFrames(host_, data, len); }
+  void markDirty(Connection* conn) { conn->markDirty(host_); }
+  void beginDraining(Connection* conn) { conn->beginDraining(host_); }
+  void updateInterest(Connection* conn) { conn->updateInterest(host_); }
+  void setDeadline(Connection* conn, uint32_t afterMs) { conn->setDeadline(host_, afterMs); }
+  void armTimer(Connection* conn) { armTimer(*conn); }
+  void noteEventQueued() { host_.noteEventQueued(); }
+  // Timers (the wheel) and the server-wide output bound.
   uint64_t nextDueMs(const Connection* conn) const;
-  void armTimer(Connection* conn);
   void onTimer(const TimerWheel::Entry& entry);
-  bool admitOutput(Connection* conn);
-  void emitMessage(Connection* conn, const uint8_t* data, size_t len);
-  void noteEventQueued();
+  void enforceTotalBudget();
+  // Not through host_: the constructor reads the clock before host_ exists.
   uint64_t clockMs() const { return options_.clock ? options_.clock->nowMs() : monotonicMs(); }
   StreamTransport* streamOf(ConnectionId id) const;
   // Readiness for streams, as level-triggered epoll reports it for fds (called by runTurn).
@@ -221,6 +184,8 @@ class Server : private AcceptSink {
   EventBatch batch_;
   std::unique_ptr<uint8_t[]> readBuffer_;
   std::vector<ConnectionId> streams_;        // attached streams; released ones are pruned by serviceStreams
+  // What every connection sees of this server (declared last: it refers to the members above).
+  ConnectionHost host_{options_, *this, reactor_, batch_, totalQueued_, dirty_, closeReplies_, nowMs_, inTurn_};
 };
 
 }  // namespace epollws

@@ -75,7 +75,7 @@ void Server::serviceStreams() {
       if (!conn->readPaused && !conn->outputPaused) events |= EPOLLIN;
       if (stream.ended()) events |= EPOLLRDHUP;
     }
-    if (events) handleConnectionEvent(conn, events);
+    if (events) onReady(conn, events);
   }
   streams_.resize(kept);
 }

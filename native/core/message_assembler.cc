@@ -1,0 +1,85 @@
+#include "message_assembler.h"
+
+#include "connection.h"
+
+namespace epollws {
+
+// Small messages are copied into the batch's shared byte area; large ones go to JS in a buffer of
+// their own, without a second copy when the reassembly buffer already holds them.
+void MessageAssembler::emitMessage(const uint8_t* data, size_t len) {
+  uint32_t flags = conn_.messageBinary ? MESSAGE_BINARY : 0;
+  if (len < EXTERNAL_MESSAGE_MIN) {
+    host_.batch.addCopy(EventKind::MESSAGE, conn_.slot, conn_.generation, data, len, flags);
+  } else if (data == conn_.message.data()) {
+    host_.batch.addExternal(EventKind::MESSAGE, conn_.slot, conn_.generation, std::move(conn_.message), flags);
+  } else {
+    ByteBuffer copy;
+    copy.append(data, len);
+    host_.batch.addExternal(EventKind::MESSAGE, conn_.slot, conn_.generation, std::move(copy), flags);
+  }
+}
+
+bool MessageAssembler::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, bool first, bool last,
+                                   bool /*compressed*/) {
+  if (first) conn_.messageBinary = messageOpcode == Opcode::BINARY;
+  if (first && last) {
+    emitMessage(data, len);  // the common case: a whole message in one read, no reassembly
+    return false;
+  }
+  ByteBuffer& message = conn_.message;
+  if (first) {
+    // Size the reassembly buffer for the whole frame at once (maxPayload was checked already).
+    message.reserve(len + static_cast<size_t>(conn_.parser.framePayloadRemaining()));
+  }
+  if (data == message.data() + message.size()) {
+    message.grow(len);  // read straight into the buffer (Connection::onReady): nothing to copy
+  } else {
+    message.append(data, len);
+  }
+  if (last) {
+    emitMessage(message.data(), message.size());
+    // Small reassembly buffers are kept for the next message; large ones went to JS or go now.
+    if (message.capacity() > EXTERNAL_MESSAGE_MIN) {
+      message.release();
+    } else {
+      message.clear();
+    }
+  }
+  return false;
+}
+
+bool MessageAssembler::onControl(Opcode op, uint8_t* payload, size_t len) {
+  switch (op) {
+    case Opcode::PING:
+      // A ping flood from a peer that does not read must not grow the output without bound.
+      if (conn_.canSend() && conn_.admitOutput(host_)) conn_.queueFrame(host_, Opcode::PONG, payload, len);  // small
+      if (conn_.state == ConnState::CLOSED) return true;
+      host_.batch.addCopy(EventKind::PING, conn_.slot, conn_.generation, payload, len, 0);
+      return false;
+    case Opcode::PONG:
+      host_.batch.addCopy(EventKind::PONG, conn_.slot, conn_.generation, payload, len, 0);
+      return false;
+    case Opcode::CLOSE: {
+      conn_.closeReceived = true;
+      if (len >= 2) {
+        conn_.closeCode = static_cast<uint16_t>((payload[0] << 8) | payload[1]);
+        // Allocated only when there is a reason: most connections never get one.
+        if (len > 2) conn_.setCloseReason({reinterpret_cast<const char*>(payload) + 2, len - 2});
+      } else {
+        conn_.closeCode = close_code::NO_STATUS;
+      }
+      // Echo the peer's code unless we already sent our own close (then this completes ours).
+      conn_.replyClose(host_, conn_.closeCode, true);
+      return true;  // nothing after a close frame is read
+    }
+    default:
+      return false;
+  }
+}
+
+void MessageAssembler::onProtocolError(ErrorCode code) {
+  host_.batch.add(EventKind::ERROR, conn_.slot, conn_.generation, 0, static_cast<uint32_t>(code));
+  conn_.replyClose(host_, errorCloseCode(code), false);
+}
+
+}  // namespace epollws
