@@ -11,7 +11,10 @@ export interface UpgradeRequest {
   method: string;
   url: string;
   httpVersion: string;
-  /** Lower-case names; repeated headers joined with ", " (cookies with "; "), as Node does. */
+  /**
+   * Lower-case names; repeated headers joined with ", " (cookies with "; "), except those of which
+   * node:http keeps the first (host, user-agent, authorization, ...), as Node does.
+   */
   headers: Record<string, string>;
   /** Names and values as received, alternating. */
   rawHeaders: string[];
@@ -32,6 +35,14 @@ export function clientAddressOf(request: UpgradeRequest, trustProxy: boolean): s
   }
   return request.socket?.remoteAddress ?? '';
 }
+
+// Headers of which node:http keeps only the first when a request repeats them (IncomingMessage's
+// rule), so that code reading request.headers sees the same values on both paths.
+const FIRST_ONLY: ReadonlySet<string> = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
+  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards',
+  'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
+]);
 
 /**
  * @internal A request read by the core's own listener. Headers are parsed on first access: a server that
@@ -84,7 +95,8 @@ export class ListenerRequest implements UpgradeRequest {
       rawHeaders.push(name, value);
       const key = name.toLowerCase();
       const previous = headers[key];
-      headers[key] = previous === undefined ? value : `${previous}${key === 'cookie' ? '; ' : ', '}${value}`;
+      if (previous === undefined) headers[key] = value;
+      else if (!FIRST_ONLY.has(key)) headers[key] = `${previous}${key === 'cookie' ? '; ' : ', '}${value}`;
     }
     this.#headers = headers;
     this.#rawHeaders = rawHeaders;

@@ -39,7 +39,7 @@ Napi::Object callStatuses(Napi::Env env) {
   return out;
 }
 
-// The core's own defaults (ServerOptions in native/core/server.h), under lib's option names.
+// The core's own defaults (ServerOptions in native/core/server_options.h), under lib's option names.
 Napi::Object defaults(Napi::Env env) {
   const epollws::ServerOptions core;
   Napi::Object out = Napi::Object::New(env);

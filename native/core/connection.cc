@@ -198,8 +198,9 @@ bool Connection::queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* 
 //   always be queued below the limit.
 // - Server-wide: while all queues together hold maxTotalBackpressure or more, the policy applies to
 //   the sockets holding the most (those at or above totalBudgetCutoff()); with 'close' they are
-//   also dropped at the end of the turn (Server::enforceTotalBudget), so the total stays within
-//   the bound plus one turn's output.
+//   also dropped at the end of the turn (Server::enforceTotalBudget). Past the bound plus a
+//   sixteenth of it, every socket holding output meets the policy, so the total stays within
+//   that ceiling plus what one turn sends to sockets whose queues were empty.
 // - Read pausing: a socket whose queue reaches half of maxBackpressure is not read until it drains
 //   to a quarter, and a turn reads no more from a socket than the room left below that half (its
 //   answers, queued after the batch, then stay under the limit). A request/response peer that does

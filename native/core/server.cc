@@ -259,10 +259,16 @@ void Server::flush() {
 // --- The server-wide output bound (the rules are in connection.cc, "Backpressure") ---
 
 // The queue size from which a socket counts among those holding the most: the largest queues,
-// taken in order, whose removal would bring the total under the bound. Computed once per turn
-// and only while over the bound (a scan of the slots, which only an overloaded server pays).
+// taken in order, whose removal would bring the total under the bound. Computed only while over
+// the bound (a scan of the slots, which only an overloaded server pays), and again each time the
+// total has grown by a sixteenth of the bound since (sends to the lighter sockets are admitted
+// meanwhile). Past the bound plus that sixteenth every socket holding output meets the policy:
+// the ceiling that holds whatever the sizes (with 'drop' the heavy queues stay until read).
 size_t Server::totalBudgetCutoff() {
-  if (budgetCutoff_) return budgetCutoff_;
+  size_t slack = options_.maxTotalBackpressure / 16;
+  if (totalQueued_ >= options_.maxTotalBackpressure + slack) return 1;
+  if (budgetCutoff_ && totalQueued_ < budgetCutoffAt_ + slack) return budgetCutoff_;
+  budgetCutoffAt_ = totalQueued_;
   std::vector<size_t> sizes;
   for (const auto& slot : slots_) {
     if (slot && slot->state != ConnState::CLOSED && !slot->output.empty()) sizes.push_back(slot->output.size());

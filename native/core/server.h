@@ -171,6 +171,7 @@ class Server : private AcceptSink, private ConnectionOwner {
   bool holdRefusals_ = false;
   size_t totalQueued_ = 0;     // sum of every connection's output.size()
   size_t budgetCutoff_ = 0;    // see totalBudgetCutoff(); 0 = not computed this turn
+  size_t budgetCutoffAt_ = 0;  // totalQueued_ when budgetCutoff_ was computed
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> generations_;
   std::vector<uint32_t> freeSlots_;

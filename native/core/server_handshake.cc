@@ -82,7 +82,7 @@ void Server::finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t r
   hs.acceptKey = computeAcceptKey(request.key);
   hs.pendingInput.assign(rest, rest + restLen);
 
-  // Reading goes on while the user decides (see handleReadable): pausing and resuming would cost
+  // Reading goes on while the user decides (see Connection::onReady): pausing and resuming would cost
   // two epoll_ctl calls per handshake.
   conn->state = ConnState::AWAITING_ACCEPT;
   conn->known = true;

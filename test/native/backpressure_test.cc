@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "check.h"
 #include "server_driver.h"
@@ -189,6 +190,46 @@ void testTotalBound(bool dropPolicy) {
   ::close(fdSmall2);
 }
 
+// With 'drop', sends to the lighter sockets are admitted while over the bound, but never past the
+// ceiling (the bound plus a sixteenth): many sockets filled round-robin within one turn, so the
+// cutoff computed when the bound was first crossed goes stale as they grow.
+void testTotalCeilingRoundRobin() {
+  constexpr size_t BOUND = 2 * 1024 * 1024;
+  constexpr size_t MESSAGE = 16 * 1024;
+  ServerOptions options;
+  options.maxBackpressure = 0;
+  options.maxTotalBackpressure = BOUND;
+  options.dropOnBackpressure = true;
+  Server server(std::move(options));
+  CHECK_EQ(server.init(), 0);
+  ListenResult listening = server.listen("127.0.0.1", 0, 64, false);
+  std::vector<ConnectionId> ids(24);
+  std::vector<int> fds;
+  for (ConnectionId& id : ids) fds.push_back(quietClient(server, listening.port, &id));
+  std::string chunk(MESSAGE, 'r');
+  size_t peak = 0;
+  size_t dropped = 0;
+  bool admitted = true;
+  for (int round = 0; round < 2000 && admitted; ++round) {
+    admitted = false;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      // Later sockets get more, so the queues differ in size as they would in a real fan-out.
+      for (size_t repeat = 0; repeat <= i % 3; ++repeat) {
+        int status = server.send(ids[i], Opcode::BINARY, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()).status;
+        if (status == 0) admitted = true;
+        if (status == static_cast<int>(CallStatus::DROPPED)) ++dropped;
+        if (server.totalBuffered() > peak) peak = server.totalBuffered();
+      }
+    }
+  }
+  CHECK(!admitted);  // the loop ended because every send was refused
+  CHECK(dropped > 0);
+  CHECK(peak <= BOUND + BOUND / 16 + MESSAGE + 16);
+  CHECK(peak >= BOUND);
+  server.endTurn();
+  for (int fd : fds) ::close(fd);
+}
+
 // Extra header lines that are not valid header lines are refused; nothing is sent and the upgrade
 // can still be decided.
 void testHeaderValidation() {
@@ -219,6 +260,7 @@ int main() {
   testReadPauseForNonReadingPeer();
   testTotalBound(false);
   testTotalBound(true);
+  testTotalCeilingRoundRobin();
   testHeaderValidation();
   return CHECK_SUMMARY("backpressure_test");
 }

@@ -112,10 +112,6 @@ export class FakeServer {
     return { slot, generation };
   }
   /** The core refused a handshake itself (answered `status`, never told JS of an upgrade). */
-  clientRefused(reason, status, address = '192.0.2.1', port = 5000) {
-    const slot = this.connections.size;
-    this.events.push([EVENT.CLIENT_ERROR, slot, 7, Buffer.from(`${reason}\0${address}\0${port}`, 'latin1'), status]);
-  }
   clientSends({ slot, generation }, payload, binary = true) {
     const bytes = Buffer.from(payload);
     this.events.push([EVENT.MESSAGE, slot, generation, bytes, binary ? 1 : 0]);

@@ -83,6 +83,28 @@ describe('unit: upgrade request parsing', () => {
     assert.equal(request.rawHeaders.filter((v, i) => i % 2 === 0 && v.toLowerCase() === 'accept').length, 2);
   });
 
+  it('repeated headers of which node:http keeps the first (User-Agent, Authorization, ...): the first, as node does', async () => {
+    const lines = ['User-Agent: first', 'Authorization: Bearer a', 'X-Multi: 1', 'user-agent: second', 'authorization: Bearer b', 'x-multi: 2', 'Referer: https://a.example/', 'Referer: https://b.example/'];
+    const ours = requestFor(head(lines)).headers;
+    // node:http's own parse of the same request head, over a real loopback connection.
+    const http = await import('node:http');
+    const net = await import('node:net');
+    const server = http.createServer();
+    const theirs = await new Promise((resolve, reject) => {
+      server.on('upgrade', (request, socket) => { socket.destroy(); resolve(request.headers); });
+      server.listen(0, '127.0.0.1', () => {
+        const client = net.connect(server.address().port, '127.0.0.1', () => client.write(head(lines)));
+        client.on('error', reject);
+      });
+    });
+    server.close();
+    for (const name of ['user-agent', 'authorization', 'referer', 'x-multi', 'host', 'sec-websocket-key']) {
+      assert.equal(ours[name], theirs[name], name);
+    }
+    assert.equal(ours['user-agent'], 'first');
+    assert.equal(ours['x-multi'], '1, 2');
+  });
+
   it('offeredProtocols finds the header in any case without parsing the rest, and repeated lines join', () => {
     assert.equal(requestFor(head()).offeredProtocols(), undefined);
     assert.equal(requestFor(head(['sec-websocket-PROTOCOL: a, b'])).offeredProtocols(), 'a, b');
@@ -91,17 +113,19 @@ describe('unit: upgrade request parsing', () => {
     assert.equal(requestFor(head(['X-Sec-WebSocket-Protocol: a'])).offeredProtocols(), undefined);
   });
 
-  it('CLIENT_ERROR: the reason, the status as closeCode, the peer and its family', () => {
+  it('CLIENT_ERROR: the failure as reason and status (closeCode is for close frames), the peer and its family', () => {
     const { fake, seen } = recordingCore();
-    fake.clientRefused('Missing Sec-WebSocket-Key', 400, '2001:db8::5', 4242);
-    fake.clientRefused('Request header too large', 431, '192.0.2.8', 80);
+    fake.clientRefused(1, '2001:db8::5', 4242);
+    fake.clientRefused(1, '192.0.2.8', 80);
     fake.turn();
-    const [[v6Error, v6Socket], [v4Error, v4Socket]] = seen.clientErrors;
-    assert.equal(v6Error.message, 'Missing Sec-WebSocket-Key');
+    const [[, , v6Error, v6Socket], [, , v4Error, v4Socket]] = seen.clientErrors;
+    assert.equal(v6Error.message, 'Missing or invalid Sec-WebSocket-Key header');
     assert.equal(v6Error.code, 'WS_ERR_INVALID_HANDSHAKE');
-    assert.equal(v6Error.closeCode, 400);
+    assert.equal(v6Error.reason, 'INVALID_KEY');
+    assert.equal(v6Error.status, 400);
+    assert.equal(v6Error.closeCode, undefined);
     assert.deepEqual(v6Socket, { remoteAddress: '2001:db8::5', remotePort: 4242, remoteFamily: 'IPv6' });
-    assert.equal(v4Error.closeCode, 431);
+    assert.equal(v4Error.status, 400);
     assert.deepEqual(v4Socket, { remoteAddress: '192.0.2.8', remotePort: 80, remoteFamily: 'IPv4' });
   });
 });
