@@ -36,7 +36,7 @@ try {
   const result = spawnSync(
     process.execPath,
     [
-      path.join(__dirname, 'packaging', 'echo-check.js'),
+      path.join(root, 'scripts', 'packaging', 'echo-check.js'),
       scratch,
       '--expect-binary',
       path.join(scratch, 'build', 'Release', 'epollws.node'),
