@@ -258,16 +258,22 @@ void Server::flush() {
 
 // --- The server-wide output bound (the rules are in connection.cc, "Backpressure") ---
 
+// Whether a send to a socket holding `queued` bytes meets the policy while the total is over the
+// bound: it does when the socket counts among those holding the most (heavyQueueCutoff), and past
+// the bound plus a sixteenth whenever it holds anything — the ceiling that holds whatever the
+// sizes (with 'drop' the heavy queues stay until they are read).
+size_t Server::totalBudgetCutoff() {
+  if (totalQueued_ >= options_.maxTotalBackpressure + options_.maxTotalBackpressure / 16) return 1;
+  return heavyQueueCutoff();
+}
+
 // The queue size from which a socket counts among those holding the most: the largest queues,
 // taken in order, whose removal would bring the total under the bound. Computed only while over
 // the bound (a scan of the slots, which only an overloaded server pays), and again each time the
 // total has grown by a sixteenth of the bound since (sends to the lighter sockets are admitted
-// meanwhile). Past the bound plus that sixteenth every socket holding output meets the policy:
-// the ceiling that holds whatever the sizes (with 'drop' the heavy queues stay until read).
-size_t Server::totalBudgetCutoff() {
-  size_t slack = options_.maxTotalBackpressure / 16;
-  if (totalQueued_ >= options_.maxTotalBackpressure + slack) return 1;
-  if (budgetCutoff_ && totalQueued_ < budgetCutoffAt_ + slack) return budgetCutoff_;
+// meanwhile).
+size_t Server::heavyQueueCutoff() {
+  if (budgetCutoff_ && totalQueued_ < budgetCutoffAt_ + options_.maxTotalBackpressure / 16) return budgetCutoff_;
   budgetCutoffAt_ = totalQueued_;
   std::vector<size_t> sizes;
   for (const auto& slot : slots_) {
@@ -287,7 +293,8 @@ size_t Server::totalBudgetCutoff() {
 void Server::enforceTotalBudget() {
   if (options_.maxTotalBackpressure != 0 && totalQueued_ >= options_.maxTotalBackpressure &&
       !options_.dropOnBackpressure) {
-    size_t cutoff = totalBudgetCutoff();
+    budgetCutoff_ = 0;  // from the queues as the turn left them: the heaviest go first
+    size_t cutoff = heavyQueueCutoff();
     for (auto& slot : slots_) {
       if (totalQueued_ < options_.maxTotalBackpressure) break;
       Connection* conn = slot.get();
@@ -296,7 +303,7 @@ void Server::enforceTotalBudget() {
       }
     }
   }
-  budgetCutoff_ = 0;  // recomputed next turn, from the queues as they are then
+  budgetCutoff_ = 0;  // recomputed when next needed, from the queues as they are then
 }
 
 }  // namespace epollws

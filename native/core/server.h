@@ -158,6 +158,7 @@ class Server : private AcceptSink, private ConnectionOwner {
   uint64_t nextDueMs(const Connection* conn) const;
   void onTimer(const TimerWheel::Entry& entry);
   void enforceTotalBudget();
+  size_t heavyQueueCutoff();
   // Not through host_: the constructor reads the clock before host_ exists.
   uint64_t clockMs() const { return options_.clock ? options_.clock->nowMs() : monotonicMs(); }
   StreamTransport* streamOf(ConnectionId id) const;
@@ -170,7 +171,7 @@ class Server : private AcceptSink, private ConnectionOwner {
   bool inTurn_ = false;
   bool holdRefusals_ = false;
   size_t totalQueued_ = 0;     // sum of every connection's output.size()
-  size_t budgetCutoff_ = 0;    // see totalBudgetCutoff(); 0 = not computed this turn
+  size_t budgetCutoff_ = 0;    // see heavyQueueCutoff(); 0 = not computed since the last flush
   size_t budgetCutoffAt_ = 0;  // totalQueued_ when budgetCutoff_ was computed
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> generations_;

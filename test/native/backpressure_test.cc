@@ -230,6 +230,35 @@ void testTotalCeilingRoundRobin() {
   for (int fd : fds) ::close(fd);
 }
 
+// With 'close', the end-of-turn enforcement drops the heaviest queue first even when one large
+// send took the total past the ceiling (a light socket earlier in the slot table stays open).
+void testCloseHeaviestPastCeiling() {
+  constexpr size_t BOUND = 2 * 1024 * 1024;
+  ServerOptions options;
+  options.maxBackpressure = 0;
+  options.maxTotalBackpressure = BOUND;
+  Server server(std::move(options));
+  CHECK_EQ(server.init(), 0);
+  ListenResult listening = server.listen("127.0.0.1", 0, 16, false);
+  ConnectionId light{}, heavy{};
+  int fdLight = quietClient(server, listening.port, &light);
+  int fdHeavy = quietClient(server, listening.port, &heavy);
+  CHECK(light.slot < heavy.slot);
+  CHECK_EQ(sendUntilQueued(server, light, 256 * 1024), 0);
+  CHECK_EQ(sendUntilQueued(server, heavy, BOUND - 512 * 1024), 0);
+  std::string large(4 * 1024 * 1024, 'L');  // one message of any size is admitted below the bound
+  CHECK_EQ(server.send(heavy, Opcode::BINARY, reinterpret_cast<const uint8_t*>(large.data()), large.size()).status, 0);
+  CHECK(server.totalBuffered() >= BOUND + BOUND / 16);
+  server.flush();
+  Event closed;
+  CHECK(waitFor(server, EventKind::CLOSE, &closed));
+  CHECK_EQ(closed.id.slot, heavy.slot);
+  CHECK(server.bufferedAmount(light) > 0);  // still open, its queue intact
+  server.endTurn();
+  ::close(fdLight);
+  ::close(fdHeavy);
+}
+
 // Extra header lines that are not valid header lines are refused; nothing is sent and the upgrade
 // can still be decided.
 void testHeaderValidation() {
@@ -261,6 +290,7 @@ int main() {
   testTotalBound(false);
   testTotalBound(true);
   testTotalCeilingRoundRobin();
+  testCloseHeaviestPastCeiling();
   testHeaderValidation();
   return CHECK_SUMMARY("backpressure_test");
 }
