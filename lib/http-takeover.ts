@@ -81,9 +81,9 @@ export class HttpTakeover {
     const events = this.#host.events;
     socket.on('error', () => socket.destroy());
     const handle = socketHandle(socket);
-    if (isEncrypted(socket) || !handle || typeof handle.fd !== 'number' || handle.fd < 0) {
+    const tls = isEncrypted(socket);
+    if (tls || !handle || typeof handle.fd !== 'number' || handle.fd < 0) {
       socket.destroy();
-      const tls = isEncrypted(socket);
       const message = tls ? 'epollws cannot take over TLS sockets (https.Server) yet' : 'The upgraded socket has no file descriptor to take over';
       events.emit('error', Object.assign(new Error(message), { code: tls ? 'EPOLLWS_TLS_UNSUPPORTED' : 'EPOLLWS_NO_FD' }));
       return { kind: 'failed' };
