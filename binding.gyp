@@ -15,8 +15,10 @@
       "native/core/server.cc",
       "native/core/server_handshake.cc",
       "native/core/server_stream.cc",
+      "native/core/server_topics.cc",
       "native/core/status.cc",
       "native/core/stream_transport.cc",
+      "native/core/topic_registry.cc",
       "native/core/transport.cc",
       "native/core/utf8.cc"
     ]
@@ -46,7 +48,7 @@
         "epollws_core",
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
       ],
-      "sources": ["native/binding/addon.cc", "native/binding/server_wrap.cc"],
+      "sources": ["native/binding/addon.cc", "native/binding/server_wrap.cc", "native/binding/server_wrap_topics.cc"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"]
     }
   ]

@@ -8,6 +8,7 @@ import { WebSocketError } from './errors';
 import { handshakeFailure, type NativeBinding, type NativeConstants, type NativeServer, toNativeOptions } from './native';
 import type { NormalizedOptions } from './options';
 import { ListenerRequest, type RequestSocketInfo } from './request';
+import type { PublishStats } from './topics';
 
 /** What a server does with the events of a turn, one method per event kind. */
 export interface CoreEvents {
@@ -30,6 +31,8 @@ export interface CoreEvents {
   acceptError(errno: number): void;
   /** Not listening and the last connection is gone. */
   stopped(): void;
+  /** A closing socket was the last subscriber of `topic` (count 0). */
+  subscription(topic: string, count: number): void;
 }
 
 export type Opcodes = NativeConstants['OPCODES'];
@@ -60,6 +63,7 @@ export type AnswerStatus = 'ok' | 'closed' | 'invalid-headers';
 export class Core {
   readonly opcodes: Opcodes;
   readonly maxControlPayload: number;
+  readonly maxTopicLength: number;
   readonly #server: NativeServer;
   readonly #constants: NativeConstants;
   readonly #events: CoreEvents;
@@ -70,6 +74,7 @@ export class Core {
     this.#constants = binding.constants;
     this.opcodes = binding.constants.OPCODES;
     this.maxControlPayload = binding.constants.MAX_CONTROL_PAYLOAD;
+    this.maxTopicLength = binding.constants.MAX_TOPIC_LENGTH;
     this.#events = events;
     this.#server = new binding.Server(toNativeOptions(options), this.#onBatch);
   }
@@ -151,6 +156,40 @@ export class Core {
 
   connectionCount(): number {
     return this.#server.connectionCount();
+  }
+
+  /** The topic's subscriber count after subscribing; 0 when nothing changed (already, or not open). */
+  subscribe(slot: number, generation: number, topic: string): number {
+    return this.#server.subscribe(slot, generation, topic);
+  }
+
+  /** The topic's subscriber count after unsubscribing; -1 when it was not subscribed. */
+  unsubscribe(slot: number, generation: number, topic: string): number {
+    return this.#server.unsubscribe(slot, generation, topic);
+  }
+
+  isSubscribed(slot: number, generation: number, topic: string): boolean {
+    return this.#server.isSubscribed(slot, generation, topic);
+  }
+
+  subscriptions(slot: number, generation: number): string[] {
+    return this.#server.subscriptions(slot, generation);
+  }
+
+  subscriberCount(topic: string): number {
+    return this.#server.subscriberCount(topic);
+  }
+
+  /** The number of sockets the message was queued for (it leaves with this batch or tick). */
+  publish(topic: string, data: string | Uint8Array, opcode: number, exceptSlot: number, exceptGeneration: number): number {
+    const queued = this.#server.publish(topic, data, opcode, exceptSlot, exceptGeneration);
+    if (queued > 0) this.#queued(); // nothing queued, nothing to flush (a dropped socket wakes the loop itself)
+    return queued;
+  }
+
+  publishStats(): PublishStats {
+    const [publishes, queued, refused] = this.#server.publishStats();
+    return { publishes, queued, refused };
   }
 
   /** Closes every fd; the core is unusable afterwards. Never from inside a batch. */
@@ -252,6 +291,8 @@ export class Core {
       events.acceptError(arg);
     } else if (kind === k.EVENT_STOPPED) {
       events.stopped();
+    } else if (kind === k.EVENT_SUBSCRIPTION) {
+      events.subscription(payload.toString('utf8'), arg);
     }
   }
 }

@@ -4,6 +4,7 @@ export { WebSocketServer as Server } from './websocket-server';
 export type { AddressInfo, WebSocketServerEvents } from './websocket-server';
 export { WebSocket } from './websocket';
 export type { BinaryType, SendCallback, SendOptions, WebSocketData, WebSocketEvents } from './websocket';
+export type { PublishOptions, PublishStats } from './topics';
 export { BackpressureError, WebSocketError, SystemError } from './errors';
 export type { HandshakeFailureReason } from './errors';
 export type { BackpressurePolicy, ServerOptions, UpgradeDecision, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './options';

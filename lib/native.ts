@@ -81,6 +81,16 @@ export interface NativeServer {
   flush(): void;
   connectionCount(): number;
   destroy(): void;
+  /** Topics. subscribe: the topic's count after it, 0 when nothing changed; unsubscribe: the count after, -1 when nothing changed. */
+  subscribe(slot: number, generation: number, topic: string): number;
+  unsubscribe(slot: number, generation: number, topic: string): number;
+  isSubscribed(slot: number, generation: number, topic: string): boolean;
+  subscriptions(slot: number, generation: number): string[];
+  subscriberCount(topic: string): number;
+  /** Returns the number of sockets the message was queued for; exceptSlot 0xffffffff excludes none. */
+  publish(topic: string, data: string | Uint8Array, opcode: number, exceptSlot: number, exceptGeneration: number): number;
+  /** [publishes, queued, refused] since the server started. */
+  publishStats(): [number, number, number];
 }
 
 export interface NativeHandshakeFailure {
@@ -115,6 +125,10 @@ export interface NativeConstants {
   EVENT_CLIENT_ERROR: number;
   EVENT_ACCEPT_ERROR: number;
   EVENT_STOPPED: number;
+  /** A closing socket was a topic's last subscriber: arg is the count (0), the payload the topic. */
+  EVENT_SUBSCRIPTION: number;
+  /** The longest topic name, in bytes of UTF-8. */
+  MAX_TOPIC_LENGTH: number;
   MESSAGE_BINARY: number;
   MESSAGE_EXTERNAL: number;
   RECORD_WORDS: number;

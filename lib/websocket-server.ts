@@ -16,7 +16,8 @@ import { checkBinding, defaultBinding } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions } from './options';
 import { RefusedSocket } from './refused-socket';
 import type { ListenerRequest, RequestSocketInfo, UpgradeRequest } from './request';
-import { type ConnectionHost, WebSocket } from './websocket';
+import { NO_SOCKET, type PublishOptions, type PublishStats, Topics } from './topics';
+import { type ConnectionHost, toBytes, WebSocket, type WebSocketData } from './websocket';
 
 export interface AddressInfo {
   address: string;
@@ -35,6 +36,11 @@ export interface WebSocketServerEvents {
    * on a RefusedSocket (the core's own listeners); without a listener epollws answers.
    */
   wsClientError: [error: WebSocketError, socket: RefusedSocket | Duplex, request: UpgradeRequest | undefined];
+  /**
+   * A topic got its first subscriber (`count` 1) or lost its last one (`count` 0: unsubscribed or
+   * closed; after that socket's 'close'). The hook for bridging topics to a broker.
+   */
+  subscription: [topic: string, count: number];
 }
 
 const enum State {
@@ -56,6 +62,7 @@ export class WebSocketServer extends EventEmitter {
   #decisionHost: DecisionHost;
   #handshakes: PendingHandshakes;
   #http: HttpTakeover;
+  #topics: Topics;
   #detachHttpServer: (() => void) | undefined;
 
   constructor(options: ServerOptions, callback?: () => void) {
@@ -64,7 +71,8 @@ export class WebSocketServer extends EventEmitter {
     this.options = normalizeOptions(options, binding.constants.DEFAULTS);
     this.clients = this.options.clientTracking ? new Set() : undefined;
     this.#core = new Core(binding, this.options, this.#coreEvents);
-    this.#connectionHost = { core: this.#core, maxBackpressure: this.options.maxBackpressure };
+    this.#topics = new Topics(this.#core, (topic, count) => this.emit('subscription', topic, count));
+    this.#connectionHost = { core: this.#core, maxBackpressure: this.options.maxBackpressure, topics: this.#topics };
     this.#decisionHost = { options: this.options, events: this, running: () => this.#state === State.RUNNING };
     this.#handshakes = new PendingHandshakes(this.#core);
     this.#http = new HttpTakeover(this.#core, this.#decisionHost);
@@ -145,6 +153,26 @@ export class WebSocketServer extends EventEmitter {
   /** Immediate stop: stops accepting and drops every connection at once (they report 1006). */
   terminate(callback?: (error?: Error) => void): Promise<void> {
     return this.#shutdown(true, callback);
+  }
+
+  /**
+   * Sends `data` to every socket subscribed to `topic` (a string of at most 1024 bytes of UTF-8):
+   * framed once, queued in call order with each socket's sends, under each socket's own
+   * backpressure policy. Returns the number of sockets it was queued for; those that refused it are
+   * counted in `publishStats.refused`. Strings are text unless `options.binary`.
+   */
+  publish(topic: string, data: WebSocketData, options?: PublishOptions): number {
+    return this.#topics.publish(topic, toBytes(data), options, NO_SOCKET, 0);
+  }
+
+  /** How many sockets subscribe to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#topics.subscriberCount(topic);
+  }
+
+  /** Publish totals since the server started (deliveries queued, and refused by backpressure). */
+  get publishStats(): PublishStats {
+    return this.#topics.stats();
   }
 
   #listen(): void {
@@ -273,6 +301,9 @@ export class WebSocketServer extends EventEmitter {
     },
     stopped: (): void => {
       this.#maybeFinishClose();
+    },
+    subscription: (topic: string, count: number): void => {
+      this.emit('subscription', topic, count);
     },
   };
 

@@ -5,11 +5,13 @@ import { CLOSED, CLOSING, CONNECTING, isSendableCloseCode, OPEN, type ReadyState
 import { type Core, SEND_DROPPED } from './core';
 import { BackpressureError, type WebSocketError } from './errors';
 import { LeanEventEmitter } from './lean-event-emitter';
+import type { PublishOptions, Topics } from './topics';
 
 /** @internal What a WebSocket needs from the server that owns it (one object per server). */
 export interface ConnectionHost {
   readonly core: Core;
   readonly maxBackpressure: number;
+  readonly topics: Topics;
 }
 
 export type SendCallback = (error?: Error) => void;
@@ -48,7 +50,8 @@ function withReadyState(state: number, readyState: ReadyState): number {
   return (state & ~kReadyStateMask) | readyState;
 }
 
-function toBytes(data: WebSocketData): string | Uint8Array {
+/** @internal */
+export function toBytes(data: WebSocketData): string | Uint8Array {
   const value: unknown = data;
   if (typeof value === 'string') return value;
   if (value instanceof Uint8Array) return value;
@@ -170,6 +173,38 @@ export class WebSocket extends LeanEventEmitter {
     if (this.readyState === CLOSED) return;
     this.#state = withReadyState(this.#state, CLOSING);
     this.#host.core.terminate(this.#slot, this.#generation);
+  }
+
+  /**
+   * Subscribes this socket to `topic` (a string of at most 1024 bytes of UTF-8). Returns whether
+   * it changed anything: false when already subscribed or when the socket is not open. A socket's
+   * subscriptions end when it closes.
+   */
+  subscribe(topic: string): boolean {
+    return this.#host.topics.subscribe(this.#slot, this.#generation, topic);
+  }
+
+  /** Ends a subscription; returns whether the socket was subscribed. */
+  unsubscribe(topic: string): boolean {
+    return this.#host.topics.unsubscribe(this.#slot, this.#generation, topic);
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.#host.topics.isSubscribed(this.#slot, this.#generation, topic);
+  }
+
+  /** The topics this socket subscribes to (a new array; empty once it is closed). */
+  get subscriptions(): string[] {
+    return this.#host.topics.subscriptions(this.#slot, this.#generation);
+  }
+
+  /**
+   * Publishes to every subscriber of `topic` except this socket (see WebSocketServer#publish).
+   * Works from a closed socket too (e.g. announcing its leave from its 'close' handler). Returns
+   * the number of sockets the message was queued for.
+   */
+  publish(topic: string, data: WebSocketData, options?: PublishOptions): number {
+    return this.#host.topics.publish(topic, toBytes(data), options, this.#slot, this.#generation);
   }
 
   // TypeScript-private rather than #private: #methods cost every instance a field (V8's brand).

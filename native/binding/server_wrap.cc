@@ -81,6 +81,12 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::flush>("flush"),
                          InstanceMethod<&ServerWrap::connectionCount>("connectionCount"),
                          InstanceMethod<&ServerWrap::destroy>("destroy"),
+                         InstanceMethod<&ServerWrap::subscribe>("subscribe"),
+                         InstanceMethod<&ServerWrap::unsubscribe>("unsubscribe"),
+                         InstanceMethod<&ServerWrap::isSubscribed>("isSubscribed"),
+                         InstanceMethod<&ServerWrap::subscriptions>("subscriptions"),
+                         InstanceMethod<&ServerWrap::subscriberCount>("subscriberCount"),
+                         InstanceMethod<&ServerWrap::publishStats>("publishStats"),
                      });
 }
 
@@ -141,6 +147,9 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   napi_value sendFunction;
   napi_create_function(env, "send", NAPI_AUTO_LENGTH, &ServerWrap::sendRaw, this, &sendFunction);
   info.This().As<Napi::Object>().Set("send", Napi::Value(env, sendFunction));
+  napi_value publishFunction;  // the same for publish (server_wrap_topics.cc)
+  napi_create_function(env, "publish", NAPI_AUTO_LENGTH, &ServerWrap::publishRaw, this, &publishFunction);
+  info.This().As<Napi::Object>().Set("publish", Napi::Value(env, publishFunction));
 }
 
 ServerWrap::~ServerWrap() { shutdown(); }

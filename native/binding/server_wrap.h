@@ -41,6 +41,15 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value connectionCount(const Napi::CallbackInfo& info);
   Napi::Value destroy(const Napi::CallbackInfo& info);
+  // Topics (server_wrap_topics.cc).
+  Napi::Value subscribe(const Napi::CallbackInfo& info);
+  Napi::Value unsubscribe(const Napi::CallbackInfo& info);
+  Napi::Value isSubscribed(const Napi::CallbackInfo& info);
+  Napi::Value subscriptions(const Napi::CallbackInfo& info);
+  Napi::Value subscriberCount(const Napi::CallbackInfo& info);
+  Napi::Value publishStats(const Napi::CallbackInfo& info);
+  static napi_value publishRaw(napi_env env, napi_callback_info info);
+  const std::string& topicArgument(const Napi::Value& value);
 
   static void onPoll(uv_poll_t* handle, int status, int events);
   static void onTimer(uv_timer_t* handle);
@@ -63,6 +72,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   EventBatch delivering_;
   std::string scratch_;  // UTF-8 of a string being sent
+  std::string topic_;    // UTF-8 of a topic name
   bool destroyed_ = false;
   bool inBatch_ = false;  // onBatch is running: delivering again would re-enter it
   bool referenced_ = true;

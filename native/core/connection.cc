@@ -225,6 +225,7 @@ SendResult Connection::send(ConnectionHost& host, Opcode opcode, const uint8_t* 
     return {static_cast<int>(state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED), 0};
   }
   if (!queueFrame(host, opcode, payload, length, fin)) return {static_cast<int>(CallStatus::CLOSED), 0};
+  if (!isControl(opcode)) sendFragmented = !fin;
   if (host.options.maxBackpressure && output.size() >= host.options.maxBackpressure) needDrain = true;
   return {static_cast<int>(CallStatus::OK), output.size()};
 }

@@ -20,6 +20,7 @@
 #include "opcode.h"
 #include "output_queue.h"
 #include "server_options.h"
+#include "topic_registry.h"
 #include "transport.h"
 
 namespace epollws {
@@ -59,12 +60,14 @@ struct HandshakeState {
 
 // State only some connections need, behind one pointer so an idle open connection pays 8 bytes for
 // all of it: the opening handshake (freed at accept), a received close reason, a transport other
-// than the inline fd (a driver-fed stream; the TLS session next). Compression windows go here too.
+// than the inline fd (a driver-fed stream; the TLS session next), the socket's topics (see
+// topic_registry.h). Compression windows go here too.
 struct ConnectionExtras {
   std::unique_ptr<HandshakeState> handshake;
   std::string closeReason;  // the peer's close reason, when its close frame had one
   std::unique_ptr<Transport> transport;  // set for the connection's whole life, or never
-  bool empty() const { return !handshake && closeReason.empty() && !transport; }
+  MemberTopics topics;      // the topics it subscribes to (the registry keeps the other side)
+  bool empty() const { return !handshake && closeReason.empty() && !transport && topics.empty(); }
 };
 
 // One per socket, so its size is the server's floor per idle connection: members are ordered by
@@ -85,7 +88,8 @@ struct Connection {
         pingSent(false),
         needDrain(false),
         releaseOutput(false),
-        outputPaused(false) {}
+        outputPaused(false),
+        sendFragmented(false) {}
 
   // --- Behaviour (connection.cc). `host` is the owning server's side of the conversation. ---
   // Readiness from the reactor: write what waits, then read (the read-state switch).
@@ -172,6 +176,8 @@ struct Connection {
                                  // connections then sit idle, and idle ones should own nothing)
   bool outputPaused : 1;         // not read while its output is over the pause threshold
                                  // (TCP backpressure for a peer that does not read its answers)
+  bool sendFragmented : 1;       // the user's last data frame had fin unset: a publish would land
+                                 // inside its message, so publishes are refused until it ends
 };
 #if defined(__x86_64__) || defined(__aarch64__)
 // 184 bytes on LP64 (a 192-byte malloc chunk); it was 328 with the control payload inline. Adding a

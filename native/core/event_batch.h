@@ -21,6 +21,7 @@ enum class EventKind : uint32_t {
   CLIENT_ERROR = 8,  // handshake refused by the core; arg: HTTP status; payload: "reason\0addr\0port"
   ACCEPT_ERROR = 9,  // accept() failed; arg: errno (reported once per condition)
   STOPPED = 10,      // not listening and the last connection is gone (a shutdown is complete)
+  SUBSCRIPTION = 11, // a closing connection was a topic's last subscriber; arg: the count (0); payload: the topic
 };
 
 constexpr uint32_t MESSAGE_BINARY = 1;

@@ -204,6 +204,7 @@ void Server::onTimer(const TimerWheel::Entry& entry) {
 // The connection has closed itself (Connection::closeNow): the slot waits for its CLOSE event
 // to be handed out.
 void Server::onConnectionClosed(Connection& conn) {
+  endSubscriptions(conn);
   --liveConnections_;
   closedUndelivered_.push_back(conn.slot);
   if (liveConnections_ == 0 && listeners_.count() == 0) {

@@ -23,11 +23,12 @@
 #include "reactor.h"
 #include "server_options.h"
 #include "timer_wheel.h"
+#include "topic_registry.h"
 #include "unique_fd.h"
 
 namespace epollws {
 
-class Server : private AcceptSink, private ConnectionOwner {
+class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
  public:
   explicit Server(ServerOptions options);
   ~Server();
@@ -121,6 +122,41 @@ class Server : private AcceptSink, private ConnectionOwner {
   // Output queued in every connection together (what maxTotalBackpressure bounds).
   size_t totalBuffered() const { return totalQueued_; }
 
+  // Topics (server_topics.cc; the structures are in topic_registry.h). subscribe() returns the
+  // topic's count after it, 0 when nothing changed (already subscribed, not open, or a name over
+  // TopicRegistry::MAX_TOPIC_LENGTH); unsubscribe() whether it changed anything. A closing
+  // connection's subscriptions end with it: a topic it was the last subscriber of is reported by
+  // a SUBSCRIPTION event (after its CLOSE).
+  size_t subscribe(ConnectionId id, std::string_view topic);
+  bool unsubscribe(ConnectionId id, std::string_view topic, size_t* countAfter = nullptr);
+  bool isSubscribed(ConnectionId id, std::string_view topic) const;
+  // Appends the connection's topics to `out` (views valid until the registry next changes).
+  void subscriptions(ConnectionId id, std::vector<std::string_view>& out) const;
+  size_t subscriberCount(std::string_view topic) const { return topics_.subscriberCount(topic); }
+  const TopicRegistry& topics() const { return topics_; }
+
+  // What a publish did: sockets the frame was queued for, and sockets that refused it (their
+  // backpressure policy applied to them alone: 'drop' skipped them, 'close' dropped them; or a
+  // fragmented send of theirs was unfinished). Closing sockets are neither.
+  struct PublishResult {
+    size_t queued = 0;
+    size_t refused = 0;
+  };
+  struct PublishStats {
+    uint64_t publishes = 0;
+    uint64_t queued = 0;
+    uint64_t refused = 0;
+  };
+  // Frames the message once and queues it, in call order with send(), for every subscriber of
+  // `topic` but `except` (nullptr: none). Large frames are one shared block referenced by every
+  // queue; small ones are copied into each queue's corked tail (see server_topics.cc).
+  PublishResult publish(std::string_view topic, Opcode opcode, const uint8_t* payload, size_t length,
+                        const ConnectionId* except = nullptr);
+  // Queues one complete, already framed message (header included) to each of `ids` (stale ones
+  // skipped), with the same sharing, ordering and backpressure rules as publish().
+  PublishResult publishFrame(const uint8_t* frame, size_t length, const ConnectionId* ids, size_t count);
+  const PublishStats& publishStats() const { return publishStats_; }
+
  private:
   // AcceptSink
   void onAccepted(int fd, const sockaddr_storage& peer) override;
@@ -130,6 +166,8 @@ class Server : private AcceptSink, private ConnectionOwner {
   void armTimer(Connection& conn) override;
   void onHandshakeBytes(Connection& conn, uint8_t* data, size_t len) override { readHandshake(&conn, data, len); }
   size_t totalBudgetCutoff() override;
+  // TopicLists
+  MemberTopics& listOf(uint32_t slot) override { return slots_[slot]->ensureExtras().topics; }
 
   void releaseDelivered();
   void expireDeadlines();
@@ -164,6 +202,10 @@ class Server : private AcceptSink, private ConnectionOwner {
   StreamTransport* streamOf(ConnectionId id) const;
   // Readiness for streams, as level-triggered epoll reports it for fds (called by runTurn).
   void serviceStreams();
+  // Topics (server_topics.cc): a closed connection's subscriptions end; one frame to one socket.
+  void endSubscriptions(Connection& conn);
+  struct OutgoingFrame;
+  bool queuePublished(Connection* conn, const OutgoingFrame& frame, PublishResult& result);
 
   ServerOptions options_;
   Reactor reactor_;
@@ -186,6 +228,9 @@ class Server : private AcceptSink, private ConnectionOwner {
   EventBatch batch_;
   std::unique_ptr<uint8_t[]> readBuffer_;
   std::vector<ConnectionId> streams_;        // attached streams; released ones are pruned by serviceStreams
+  TopicRegistry topics_{*this};
+  std::vector<uint32_t> publishTargets_;     // a publish's subscriber slots (reused: no allocation per publish)
+  PublishStats publishStats_;
   // What every connection sees of this server (declared last: it refers to the members above).
   ConnectionHost host_{options_, *this, reactor_, batch_, totalQueued_, dirty_, closeReplies_, nowMs_, inTurn_};
 };

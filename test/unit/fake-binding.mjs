@@ -2,14 +2,14 @@
 // output queues, the drop/close backpressure policy, and turns delivered in the binding's wire
 // format (records, payload chunks of at most 64 KiB cut between records, externals). Tests drive
 // the "network" side through its methods; lib sees only the binding's interface.
-const EVENT = { UPGRADE: 1, MESSAGE: 2, PING: 3, PONG: 4, CLOSE: 5, DRAIN: 6, ERROR: 7, CLIENT_ERROR: 8, ACCEPT_ERROR: 9, STOPPED: 10 };
+const EVENT = { UPGRADE: 1, MESSAGE: 2, PING: 3, PONG: 4, CLOSE: 5, DRAIN: 6, ERROR: 7, CLIENT_ERROR: 8, ACCEPT_ERROR: 9, STOPPED: 10, SUBSCRIPTION: 11 };
 const CALL = { OK: 0, CLOSED: -1, WRONG_STATE: -2, DROPPED: -3 };
 const EXTERNAL_MIN = 64 * 1024;
 const CHUNK = 64 * 1024;
 
 export const constants = {
   ...Object.fromEntries(Object.entries(EVENT).map(([k, v]) => [`EVENT_${k}`, v])),
-  MESSAGE_BINARY: 1, MESSAGE_EXTERNAL: 2, RECORD_WORDS: 6, MAX_CONTROL_PAYLOAD: 125,
+  MESSAGE_BINARY: 1, MESSAGE_EXTERNAL: 2, RECORD_WORDS: 6, MAX_CONTROL_PAYLOAD: 125, MAX_TOPIC_LENGTH: 1024,
   OPCODES: { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 },
   CALL_STATUS: CALL,
   DEFAULTS: { maxPayload: 1000, maxHeaderSize: 2000, maxConnections: 3, handshakeTimeout: 4, closeTimeout: 5, idleTimeout: 6, sendPings: false, maxBackpressure: 100, maxFragments: 7 },

@@ -1,0 +1,94 @@
+// Topics: ws.subscribe/unsubscribe/isSubscribed/subscriptions/publish and wss.publish/
+// subscriberCount/publishStats meet the core here. The core keeps the registry and frames each
+// publish once for all subscribers (native/core/server_topics.cc); this file checks arguments,
+// picks the opcode, and reports a topic's first subscriber and its last one leaving (the server's
+// 'subscription' event). Calls go through Core like every other binding call.
+import type { Core } from './core';
+
+/** Options of `wss.publish()` and `ws.publish()`. */
+export interface PublishOptions {
+  /** Send as binary even for a string (default: strings are text, everything else binary), as in send(). */
+  binary?: boolean;
+  /** Accepted for ws-style call sites; publishes are not compressed for now. */
+  compress?: boolean;
+}
+
+/**
+ * Totals since the server started (`wss.publishStats`). `queued` counts deliveries (one per
+ * subscriber a message was queued for); `refused` counts subscribers a message was NOT queued for
+ * because their backpressure policy applied ('drop': skipped; 'close': the socket was dropped) or
+ * because a fragmented send of theirs (`fin: false`) was unfinished. Closing sockets count in neither.
+ */
+export interface PublishStats {
+  publishes: number;
+  queued: number;
+  refused: number;
+}
+
+/** @internal The slot value that excludes no socket from a publish. */
+export const NO_SOCKET = 0xffffffff;
+
+/** @internal Throws the TypeError or RangeError a bad topic name deserves. */
+export function checkTopic(topic: unknown, maxBytes: number): asserts topic is string {
+  if (typeof topic !== 'string') {
+    throw new TypeError(`The topic must be a string, got ${topic === null ? 'null' : typeof topic}`);
+  }
+  // A UTF-16 unit is at most 3 bytes of UTF-8: short names skip the count.
+  if (topic.length * 3 > maxBytes && Buffer.byteLength(topic) > maxBytes) {
+    throw new RangeError(`The topic must not be longer than ${maxBytes} bytes of UTF-8`);
+  }
+}
+
+/** @internal One per server: the topic calls of its sockets and of the server itself. */
+export class Topics {
+  readonly #core: Core;
+  readonly #maxBytes: number;
+  readonly #changed: (topic: string, count: number) => void;
+
+  /** `changed(topic, count)` runs when a topic gets its first subscriber (1) or loses its last (0). */
+  constructor(core: Core, changed: (topic: string, count: number) => void) {
+    this.#core = core;
+    this.#maxBytes = core.maxTopicLength;
+    this.#changed = changed;
+  }
+
+  subscribe(slot: number, generation: number, topic: string): boolean {
+    checkTopic(topic, this.#maxBytes);
+    const count = this.#core.subscribe(slot, generation, topic);
+    if (count === 1) this.#changed(topic, 1);
+    return count > 0;
+  }
+
+  unsubscribe(slot: number, generation: number, topic: string): boolean {
+    checkTopic(topic, this.#maxBytes);
+    const count = this.#core.unsubscribe(slot, generation, topic);
+    if (count === 0) this.#changed(topic, 0);
+    return count >= 0;
+  }
+
+  isSubscribed(slot: number, generation: number, topic: string): boolean {
+    checkTopic(topic, this.#maxBytes);
+    return this.#core.isSubscribed(slot, generation, topic);
+  }
+
+  subscriptions(slot: number, generation: number): string[] {
+    return this.#core.subscriptions(slot, generation);
+  }
+
+  subscriberCount(topic: string): number {
+    checkTopic(topic, this.#maxBytes);
+    return this.#core.subscriberCount(topic);
+  }
+
+  /** The number of sockets the message was queued for. */
+  publish(topic: string, bytes: string | Uint8Array, options: PublishOptions | undefined, exceptSlot: number, exceptGeneration: number): number {
+    checkTopic(topic, this.#maxBytes);
+    const opcodes = this.#core.opcodes;
+    const binary = options?.binary ?? typeof bytes !== 'string';
+    return this.#core.publish(topic, bytes, binary ? opcodes.BINARY : opcodes.TEXT, exceptSlot, exceptGeneration);
+  }
+
+  stats(): PublishStats {
+    return this.#core.publishStats();
+  }
+}
