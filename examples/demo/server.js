@@ -7,12 +7,15 @@
 //   text   {"type":"chat","text":"..."}                 -> {"type":"chat","from","text","at"}
 //   file   {"type":"file","mime","filename"} + binary   -> {"type":"file","from","mime","filename","size","at"} + the binary
 // and the server announces {"type":"join"|"leave","name","count"} as people come and go.
+// A room is a topic: a client subscribes to its room (ws.subscribe), messages go to the room with
+// wss.publish (framed once for everyone in it), and a leave is announced with ws.publish from the
+// socket's close handler (to everyone but the one leaving).
 'use strict';
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { WebSocketServer, WebSocket } = require('../..');
+const { WebSocketServer } = require('../..');
 
 const { values } = parseArgs({
   options: {
@@ -49,29 +52,25 @@ const server = http.createServer((req, res) => {
 });
 
 const wss = new WebSocketServer({ server, path: '/ws', maxPayload: MAX_FILE + 1024 });
-/** room name -> the sockets in it */
-const rooms = new Map();
 
 function clean(value, fallback) {
   const text = (value ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 32);
   return text || fallback;
 }
 
+const announcement = (data) => JSON.stringify({ ...data, at: Date.now() });
+
+// To everyone in the room, the sender included.
 function broadcast(room, data, isBinary = false) {
-  const payload = isBinary ? data : JSON.stringify({ ...data, at: Date.now() });
-  for (const member of rooms.get(room) ?? []) {
-    if (member.readyState === WebSocket.OPEN) member.send(payload, { binary: isBinary });
-  }
+  wss.publish(room, isBinary ? data : announcement(data), { binary: isBinary });
 }
 
 wss.on('connection', (ws, request) => {
   const query = new URL(request.url, 'http://localhost').searchParams;
   const room = clean(query.get('room'), 'lobby');
   const name = clean(query.get('name'), 'anonymous');
-  let members = rooms.get(room);
-  if (!members) rooms.set(room, (members = new Set()));
-  members.add(ws);
-  broadcast(room, { type: 'join', name, count: members.size });
+  ws.subscribe(room);
+  broadcast(room, { type: 'join', name, count: wss.subscriberCount(room) });
 
   let file; // the announcement of the binary message that comes next
   ws.on('error', console.error);
@@ -97,10 +96,10 @@ wss.on('connection', (ws, request) => {
       file = { mime, filename: clean(message.filename, 'file').slice(0, 64) };
     }
   });
+  // The socket has left its topics by now: the count is of those who stay.
   ws.on('close', () => {
-    members.delete(ws);
-    if (members.size === 0) rooms.delete(room);
-    else broadcast(room, { type: 'leave', name, count: members.size });
+    const count = wss.subscriberCount(room);
+    if (count > 0) ws.publish(room, announcement({ type: 'leave', name, count }));
   });
 });
 

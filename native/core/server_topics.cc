@@ -18,7 +18,7 @@ namespace epollws {
 namespace {
 
 // Frames at least this large are shared by reference rather than copied into every queue.
-constexpr size_t PUBLISH_SHARE_MIN = 4 * 1024;
+constexpr size_t PUBLISH_SHARE_MIN = 2 * 1024;
 
 }  // namespace
 

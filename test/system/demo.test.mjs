@@ -1,6 +1,6 @@
-// `npm run demo` (examples/demo/server.js) in headless Chromium: two pages join the same room,
-// a text and an image sent from one show up on the other, and a client in another room sees none of
-// it. Screenshots the second page: to docs/demo.png when that file is missing or when
+// `npm run demo` (examples/demo/server.js) in headless Chromium: two pages join the same room (a
+// topic), a text and an image sent from one show up on the other, and a third page and a ws client
+// in another room see none of it. Screenshots the second page: to docs/demo.png when that file is missing or when
 // EPOLLWS_UPDATE_SCREENSHOT=1 (the timestamps on the page change on every run), else to a temporary file.
 // Skipped when playwright-core or Chromium is missing, unless CI=true (then it fails).
 import { describe, it, before, after } from 'node:test';
@@ -131,17 +131,20 @@ describe('demo: two Chromium pages chatting in one room', { timeout: 120_000 }, 
     outsider.on('message', (data, isBinary) => outsiderMessages.push(isBinary ? '<binary>' : JSON.parse(data.toString())));
     await withTimeout(once(outsider, 'open'), 5000, 'the outsider to connect');
 
-    async function join(name) {
+    async function join(name, room = ROOM) {
       const context = await browser.newContext({ viewport: { width: 760, height: 600 }, deviceScaleFactor: 1 });
       const page = await context.newPage();
       page.setDefaultTimeout(15_000);
       await page.goto(`${base}/`);
       await page.fill('#name', name);
-      await page.fill('#room', ROOM);
+      await page.fill('#room', room);
       await page.click('#join-button');
       await page.waitForSelector('#chat', { state: 'visible' });
       return page;
     }
+    // A third page, in another room: sees its own room only.
+    const carol = await join('Carol', 'another-room');
+    await carol.waitForSelector('#messages li.system >> text=Carol joined · 1 in the room');
     const alice = await join('Alice');
     const bob = await join('Bob');
     await alice.waitForSelector('#messages li.system >> text=Bob joined · 2 in the room');
@@ -178,6 +181,12 @@ describe('demo: two Chromium pages chatting in one room', { timeout: 120_000 }, 
     // Alice leaves: Bob is told.
     await alice.context().close();
     await bob.waitForSelector('#messages li.system >> text=Alice left · 1 in the room');
+
+    // Carol's page shows her own join and nothing of the other room (Alice's leave came last).
+    const carolLines = await carol.$$eval('#messages li', (items) => items.map((li) => li.textContent.trim()));
+    assert.equal(carolLines.length, 1, `Carol's page: ${JSON.stringify(carolLines)}`);
+    assert.match(carolLines[0], /Carol joined · 1 in the room/);
+    await carol.context().close();
 
     assert.deepEqual(outsiderMessages.map((m) => (typeof m === 'string' ? m : `${m.type}:${m.name ?? m.from}`)), ['join:Eve'],
       'nothing from another room reaches the outsider');
