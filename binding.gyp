@@ -3,6 +3,7 @@
     "openssl_fips": "",
     "core_sources": [
       "native/core/connection.cc",
+      "native/core/deflate_negotiation.cc",
       "native/core/handshake.cc",
       "native/core/http_upgrade.cc",
       "native/core/listener.cc",
@@ -10,6 +11,7 @@
       "native/core/message_assembler.cc",
       "native/core/net.cc",
       "native/core/output_queue.cc",
+      "native/core/permessage_deflate.cc",
       "native/core/proxy_protocol.cc",
       "native/core/reactor.cc",
       "native/core/server.cc",

@@ -2,6 +2,8 @@
 // The example echo server (`npm start -- --port <n> --host <addr>`): every text and binary
 // message goes back unchanged, messages up to 16 MiB (plus headroom) are allowed.
 // `--max-backpressure <bytes>` sets the per-socket output bound (default 64 MiB).
+// `--deflate` turns permessage-deflate on with threshold 0 (every message goes back compressed
+// when the client negotiated it); without it the extension is declined, as by default.
 'use strict';
 const { parseArgs } = require('node:util');
 const { WebSocketServer } = require('..');
@@ -12,6 +14,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     path: { type: 'string' },
     'max-backpressure': { type: 'string' },
+    deflate: { type: 'boolean', default: false },
   },
 });
 const port = Number(values.port);
@@ -26,6 +29,7 @@ const server = new WebSocketServer({
   path: values.path,
   maxPayload: 16 * 1024 * 1024 + 64 * 1024,
   ...(values['max-backpressure'] === undefined ? {} : { maxBackpressure: Number(values['max-backpressure']) }),
+  ...(values.deflate ? { perMessageDeflate: { threshold: 0 } } : {}),
 });
 
 // One listener for every socket: EventEmitter calls it with the socket as `this`, so no closure

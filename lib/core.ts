@@ -58,12 +58,15 @@ export interface AdoptResult {
 }
 
 /** What acceptUpgrade/rejectUpgrade did. */
-export type AnswerStatus = 'ok' | 'closed' | 'invalid-headers';
+/** 'ok-deflate': accepted, with permessage-deflate (only acceptUpgrade answers it). */
+export type AnswerStatus = 'ok' | 'ok-deflate' | 'closed' | 'invalid-headers';
 
 export class Core {
   readonly opcodes: Opcodes;
   readonly maxControlPayload: number;
   readonly maxTopicLength: number;
+  /** Or'ed into send()'s opcode: permessage-deflate may compress the message. */
+  readonly sendCompress: number;
   readonly #server: NativeServer;
   readonly #constants: NativeConstants;
   readonly #events: CoreEvents;
@@ -75,6 +78,7 @@ export class Core {
     this.opcodes = binding.constants.OPCODES;
     this.maxControlPayload = binding.constants.MAX_CONTROL_PAYLOAD;
     this.maxTopicLength = binding.constants.MAX_TOPIC_LENGTH;
+    this.sendCompress = binding.constants.SEND_COMPRESS ?? 0;
     this.#events = events;
     this.#server = new binding.Server(toNativeOptions(options), this.#onBatch);
   }
@@ -114,7 +118,9 @@ export class Core {
 
   /** Answers 101 to an upgrade awaiting its decision ('closed': the client has gone). */
   acceptUpgrade(slot: number, generation: number, protocol: string, headerLines: string): AnswerStatus {
-    return this.#answered(this.#server.accept(slot, generation, protocol, '', headerLines));
+    const status = this.#server.accept(slot, generation, protocol, '', headerLines);
+    const answer = this.#answered(status);
+    return answer === 'ok' && status === this.#constants.CALL_STATUS.ACCEPTED_DEFLATE ? 'ok-deflate' : answer;
   }
 
   rejectUpgrade(slot: number, generation: number, status: number, headerLines: string, body: string): AnswerStatus {

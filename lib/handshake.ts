@@ -34,8 +34,8 @@ export interface DecisionHost {
   running(): boolean;
 }
 
-/** Called with the new connection once the 101 is queued. */
-export type OnAccepted = (slot: number, generation: number, protocol: string) => void;
+/** Called with the new connection once the 101 is queued (`deflate`: permessage-deflate was agreed). */
+export type OnAccepted = (slot: number, generation: number, protocol: string, deflate: boolean) => void;
 
 type Rejection = Extract<UpgradeDecision, { action: 'reject' }>;
 type VerifyCallback = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
@@ -150,7 +150,7 @@ function complete(
   }
   const answer = pending.accept(protocol, lines);
   if (answer === 'invalid-headers') hookFailed(host, pending, invalidHeaders('101 answer', lines));
-  else if (answer === 'ok') onAccepted(pending.slot, pending.generation, protocol);
+  else if (answer === 'ok' || answer === 'ok-deflate') onAccepted(pending.slot, pending.generation, protocol, answer === 'ok-deflate');
 }
 
 /** The core connections awaiting a decision (from either path): slot -> generation. */

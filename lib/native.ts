@@ -7,6 +7,7 @@ import * as path from 'node:path';
 
 import { handshakeError, type HandshakeFailureReason, type WebSocketError } from './errors';
 import type { NormalizedOptions } from './options';
+import type { NativeDeflateOptions } from './permessage-deflate';
 
 /** The options the binding reads: lib's normalized values under the same names, plus the policy flag. */
 export type NativeServerOptions = Pick<
@@ -23,7 +24,7 @@ export type NativeServerOptions = Pick<
   | 'maxFragments'
   | 'proxyProtocol'
   | 'path'
-> & { dropOnBackpressure: boolean };
+> & { dropOnBackpressure: boolean; deflate: NativeDeflateOptions | null };
 
 /** The one place lib's options become the binding's. */
 export function toNativeOptions(options: NormalizedOptions): NativeServerOptions {
@@ -41,6 +42,7 @@ export function toNativeOptions(options: NormalizedOptions): NativeServerOptions
     maxFragments: options.maxFragments,
     proxyProtocol: options.proxyProtocol,
     path: options.path,
+    deflate: options.perMessageDeflate,
   };
 }
 
@@ -61,6 +63,7 @@ export interface NativeServer {
   stopListening(): void;
   /** Drops every connection, or only those still in the handshake; known ones report CLOSE. */
   dropConnections(onlyUnknown: boolean): void;
+  /** `opcode` may carry SEND_COMPRESS. */
   send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean): Status;
   close(slot: number, generation: number, code: number, reason: string): Status;
   terminate(slot: number, generation: number): Status;
@@ -134,7 +137,10 @@ export interface NativeConstants {
   RECORD_WORDS: number;
   MAX_CONTROL_PAYLOAD: number;
   OPCODES: { CONTINUATION: number; TEXT: number; BINARY: number; CLOSE: number; PING: number; PONG: number };
-  CALL_STATUS: { OK: number; CLOSED: number; WRONG_STATE: number; DROPPED: number; INVALID_HEADERS: number };
+  /** ACCEPTED_DEFLATE: accept() succeeded with permessage-deflate (absent from older addons). */
+  CALL_STATUS: { OK: number; ACCEPTED_DEFLATE?: number; CLOSED: number; WRONG_STATE: number; DROPPED: number; INVALID_HEADERS: number };
+  /** Or'ed into send()'s opcode: permessage-deflate may compress the message. */
+  SEND_COMPRESS?: number;
   DEFAULTS: NativeDefaults;
   ERRORS: NativeErrorInfo[];
   /** Indexed by CLIENT_ERROR's arg and adopt()'s failure. */

@@ -5,6 +5,7 @@ import type { Server as HttpServer } from 'node:http';
 import { Server as TlsServer } from 'node:tls';
 
 import type { NativeDefaults } from './native';
+import { type NativeDeflateOptions, normalizeDeflate, type PerMessageDeflateOptions } from './permessage-deflate';
 import type { UpgradeRequest } from './request';
 
 export interface VerifyClientInfo {
@@ -89,8 +90,8 @@ export interface ServerOptions {
   verifyClient?: VerifyClient;
   /** Decide each upgrade, possibly asynchronously (authentication...). */
   upgrade?: (request: UpgradeRequest) => UpgradeDecision | void | Promise<UpgradeDecision | void>;
-  /** Accepted for ws compatibility; permessage-deflate is declined (not negotiated) for now. */
-  perMessageDeflate?: boolean | object;
+  /** permessage-deflate (RFC 7692), ws's option: off by default; true for ws's defaults. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Share the port of a node:http server: its upgraded sockets are taken over by the reactor. */
   server?: HttpServer;
   /** Neither listen nor attach: the user calls handleUpgrade() from their own 'upgrade' handler. */
@@ -124,6 +125,8 @@ export interface NormalizedOptions {
   handleProtocols: ServerOptions['handleProtocols'];
   verifyClient: VerifyClient | undefined;
   upgrade: ServerOptions['upgrade'];
+  /** null: permessage-deflate is off. */
+  perMessageDeflate: NativeDeflateOptions | null;
 }
 
 // The listen(2) backlog is lib's; every other default is the core's (NativeDefaults).
@@ -136,7 +139,8 @@ const MAX_PAYLOAD_LIMIT = 0xffffffff;
 
 type OptionErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
 
-function optionError<E extends Error>(
+/** @internal */
+export function optionError<E extends Error>(
   ErrorClass: new (message: string) => E,
   code: OptionErrorCode,
   message: string,
@@ -144,7 +148,8 @@ function optionError<E extends Error>(
   return Object.assign(new ErrorClass(message), { code });
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+/** @internal */
+export function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     const message = `Expected the "${name}" option to be an integer, got ${String(value)}`;
@@ -161,7 +166,8 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
 }
 
 // A string such as "false" would otherwise read as true.
-function boolean(name: string, value: unknown, fallback: boolean): boolean {
+/** @internal */
+export function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') {
     const message = `Expected the "${name}" option to be a boolean, got ${String(value)}`;
@@ -194,7 +200,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
   if (options === null || typeof options !== 'object') {
     throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', 'Expected an options object');
   }
-  const noServer = boolean('noServer', options.noServer, false);
+  const noServer = booleanOption('noServer', options.noServer, false);
   const modes = [options.port !== undefined, options.server !== undefined, noServer];
   if (modes.filter(Boolean).length !== 1) {
     throw optionError(
@@ -219,7 +225,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
   if (options.port !== undefined && portList.length === 0) {
     throw optionError(RangeError, 'ERR_OUT_OF_RANGE', 'Expected the "port" option to list at least one port');
   }
-  const ports = portList.map((port) => integer('port', port, 0, 0, 65535));
+  const ports = portList.map((port) => integerOption('port', port, 0, 0, 65535));
 
   if (options.host !== undefined && typeof options.host !== 'string') {
     const message = `Expected the "host" option to be a string, got ${String(options.host)}`;
@@ -232,14 +238,6 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
       `Expected the "path" option to be a string starting with "/", got ${String(options.path)}`,
     );
   }
-  const deflate = options.perMessageDeflate;
-  if (deflate !== undefined && typeof deflate !== 'boolean' && (deflate === null || typeof deflate !== 'object')) {
-    throw optionError(
-      TypeError,
-      'ERR_INVALID_ARG_TYPE',
-      `Expected the "perMessageDeflate" option to be a boolean or an object, got ${String(deflate)}`,
-    );
-  }
 
   return {
     ports,
@@ -247,16 +245,16 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     noServer,
     host: options.host ?? '',
     path: options.path ?? '',
-    backlog: integer('backlog', options.backlog, DEFAULT_BACKLOG, 0, 0x7fffffff),
-    maxPayload: integer('maxPayload', options.maxPayload, defaults.maxPayload, 1, MAX_PAYLOAD_LIMIT),
-    maxHeaderSize: integer('maxHeaderSize', options.maxHeaderSize, defaults.maxHeaderSize, 256, 1024 * 1024),
-    maxConnections: integer('maxConnections', options.maxConnections, defaults.maxConnections, 0, 0xffffffff),
-    handshakeTimeout: integer('handshakeTimeout', options.handshakeTimeout, defaults.handshakeTimeout, 0, 0x7fffffff),
-    closeTimeout: integer('closeTimeout', options.closeTimeout, defaults.closeTimeout, 0, 0x7fffffff),
-    idleTimeout: integer('idleTimeout', options.idleTimeout, defaults.idleTimeout, 0, 0x7fffffff),
-    sendPings: boolean('sendPings', options.sendPings, defaults.sendPings),
-    maxBackpressure: integer('maxBackpressure', options.maxBackpressure, defaults.maxBackpressure, 0, Number.MAX_SAFE_INTEGER),
-    maxTotalBackpressure: integer(
+    backlog: integerOption('backlog', options.backlog, DEFAULT_BACKLOG, 0, 0x7fffffff),
+    maxPayload: integerOption('maxPayload', options.maxPayload, defaults.maxPayload, 1, MAX_PAYLOAD_LIMIT),
+    maxHeaderSize: integerOption('maxHeaderSize', options.maxHeaderSize, defaults.maxHeaderSize, 256, 1024 * 1024),
+    maxConnections: integerOption('maxConnections', options.maxConnections, defaults.maxConnections, 0, 0xffffffff),
+    handshakeTimeout: integerOption('handshakeTimeout', options.handshakeTimeout, defaults.handshakeTimeout, 0, 0x7fffffff),
+    closeTimeout: integerOption('closeTimeout', options.closeTimeout, defaults.closeTimeout, 0, 0x7fffffff),
+    idleTimeout: integerOption('idleTimeout', options.idleTimeout, defaults.idleTimeout, 0, 0x7fffffff),
+    sendPings: booleanOption('sendPings', options.sendPings, defaults.sendPings),
+    maxBackpressure: integerOption('maxBackpressure', options.maxBackpressure, defaults.maxBackpressure, 0, Number.MAX_SAFE_INTEGER),
+    maxTotalBackpressure: integerOption(
       'maxTotalBackpressure',
       options.maxTotalBackpressure,
       defaults.maxTotalBackpressure ?? DEFAULT_MAX_TOTAL_BACKPRESSURE,
@@ -264,13 +262,14 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
       Number.MAX_SAFE_INTEGER,
     ),
     backpressurePolicy: policy(options.backpressurePolicy),
-    maxFragments: integer('maxFragments', options.maxFragments, defaults.maxFragments, 0, 0xffffffff),
-    clientTracking: boolean('clientTracking', options.clientTracking, true),
-    trustProxy: boolean('trustProxy', options.trustProxy, false),
-    proxyProtocol: boolean('proxyProtocol', options.proxyProtocol, false),
-    reusePort: boolean('reusePort', options.reusePort, false),
+    maxFragments: integerOption('maxFragments', options.maxFragments, defaults.maxFragments, 0, 0xffffffff),
+    clientTracking: booleanOption('clientTracking', options.clientTracking, true),
+    trustProxy: booleanOption('trustProxy', options.trustProxy, false),
+    proxyProtocol: booleanOption('proxyProtocol', options.proxyProtocol, false),
+    reusePort: booleanOption('reusePort', options.reusePort, false),
     handleProtocols: optionalFunction('handleProtocols', options.handleProtocols),
     verifyClient: optionalFunction('verifyClient', options.verifyClient),
     upgrade: optionalFunction('upgrade', options.upgrade),
+    perMessageDeflate: normalizeDeflate(options.perMessageDeflate),
   };
 }

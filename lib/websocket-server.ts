@@ -137,7 +137,9 @@ export class WebSocketServer extends EventEmitter {
     }
     if (taken.kind !== 'pending') return;
     const pending = this.#handshakes.add(taken.slot, taken.generation, upgrade, () => request.headers['sec-websocket-protocol']);
-    decideUpgrade(this.#decisionHost, pending, (slot, generation, protocol) => callback(this.#open(slot, generation, protocol), request));
+    decideUpgrade(this.#decisionHost, pending, (slot, generation, protocol, deflate) =>
+      callback(this.#open(slot, generation, protocol, deflate), request),
+    );
   }
 
   /**
@@ -195,8 +197,8 @@ export class WebSocketServer extends EventEmitter {
   }
 
   // A connection whose 101 is queued: its object, tracked until its close event.
-  #open(slot: number, generation: number, protocol: string): WebSocket {
-    const socket = new WebSocket(this.#connectionHost, slot, generation, protocol);
+  #open(slot: number, generation: number, protocol: string, deflate: boolean): WebSocket {
+    const socket = new WebSocket(this.#connectionHost, slot, generation, protocol, deflate);
     this.#sockets[slot] = socket;
     this.clients?.add(socket);
     return socket;
@@ -254,7 +256,9 @@ export class WebSocketServer extends EventEmitter {
   #coreEvents: CoreEvents = {
     upgrade: (slot: number, generation: number, request: ListenerRequest): void => {
       const pending = this.#handshakes.add(slot, generation, request, () => request.offeredProtocols());
-      decideUpgrade(this.#decisionHost, pending, (id, gen, protocol) => this.emit('connection', this.#open(id, gen, protocol), request));
+      decideUpgrade(this.#decisionHost, pending, (id, gen, protocol, deflate) =>
+        this.emit('connection', this.#open(id, gen, protocol, deflate), request),
+      );
     },
     message: (slot: number, generation: number, data: Buffer, isBinary: boolean): void => {
       const socket = this.#socket(slot, generation);

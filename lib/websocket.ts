@@ -21,8 +21,12 @@ export interface SendOptions {
   binary?: boolean;
   /** false sends a fragment; the message ends with a later send whose fin is true (default true). */
   fin?: boolean;
-  /** Accepted for ws compatibility; server frames are never masked and never compressed for now. */
+  /** Accepted for ws compatibility; server frames are never masked. */
   mask?: boolean;
+  /**
+   * With permessage-deflate agreed, false sends this message uncompressed (default true; messages
+   * under the threshold always go uncompressed). For a fragmented message the first send decides.
+   */
   compress?: boolean;
 }
 
@@ -44,6 +48,7 @@ const kNotOpen = 'WebSocket is not open';
 const kReadyStateMask = 3;
 const kFragmenting = 4; // a send() with fin: false started a message that is not finished
 const kErrorEmitted = 8;
+const kDeflate = 16; // permessage-deflate was agreed
 
 // A plain function, not a private method: private methods cost every instance a field.
 function withReadyState(state: number, readyState: ReadyState): number {
@@ -83,9 +88,9 @@ export class WebSocket extends LeanEventEmitter {
   get CLOSED(): typeof CLOSED {
     return CLOSED;
   }
-  /** Negotiated extensions (none yet). */
+  /** The extensions agreed in the handshake, as ws reports them ("permessage-deflate" or ""). */
   get extensions(): string {
-    return '';
+    return this.#state & kDeflate ? 'permessage-deflate' : '';
   }
 
   /** The subprotocol the server selected, or "". */
@@ -102,12 +107,13 @@ export class WebSocket extends LeanEventEmitter {
   #lastBufferedAmount = 0;
 
   /** @internal Created by WebSocketServer for each accepted connection. */
-  constructor(host: ConnectionHost, slot: number, generation: number, protocol: string) {
+  constructor(host: ConnectionHost, slot: number, generation: number, protocol: string, deflate = false) {
     super();
     this.#host = host;
     this.#slot = slot;
     this.#generation = generation;
     this.protocol = protocol;
+    if (deflate) this.#state |= kDeflate;
   }
 
   get readyState(): ReadyState {
@@ -136,7 +142,8 @@ export class WebSocket extends LeanEventEmitter {
     const binary = options?.binary ?? typeof bytes !== 'string';
     const fin = options?.fin ?? true;
     const opcodes = this.#host.core.opcodes;
-    const opcode = this.#state & kFragmenting ? opcodes.CONTINUATION : binary ? opcodes.BINARY : opcodes.TEXT;
+    let opcode = this.#state & kFragmenting ? opcodes.CONTINUATION : binary ? opcodes.BINARY : opcodes.TEXT;
+    if (this.#state & kDeflate && options?.compress !== false) opcode |= this.#host.core.sendCompress;
     if (!this._queue(bytes, opcode, fin, cb)) return false;
     this.#state = fin ? this.#state & ~kFragmenting : this.#state | kFragmenting;
     return true;

@@ -32,6 +32,7 @@ Napi::Object callStatuses(Napi::Env env) {
   using epollws::CallStatus;
   Napi::Object out = Napi::Object::New(env);
   out.Set("OK", i32(CallStatus::OK));
+  out.Set("ACCEPTED_DEFLATE", i32(CallStatus::ACCEPTED_DEFLATE));
   out.Set("CLOSED", i32(CallStatus::CLOSED));
   out.Set("WRONG_STATE", i32(CallStatus::WRONG_STATE));
   out.Set("DROPPED", i32(CallStatus::DROPPED));
@@ -102,6 +103,7 @@ Napi::Object constants(Napi::Env env) {
   out.Set("MESSAGE_BINARY", epollws::MESSAGE_BINARY);
   out.Set("MESSAGE_EXTERNAL", epollws::MESSAGE_EXTERNAL);
   out.Set("RECORD_WORDS", static_cast<uint32_t>(epollws::EVENT_RECORD_WORDS));
+  out.Set("SEND_COMPRESS", epollws::SEND_COMPRESS);
   out.Set("MAX_CONTROL_PAYLOAD", static_cast<uint32_t>(epollws::MAX_CONTROL_PAYLOAD));
   out.Set("OPCODES", opcodes(env));
   out.Set("CALL_STATUS", callStatuses(env));

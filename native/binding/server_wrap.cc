@@ -120,6 +120,23 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   core.maxFragments = optionU32(options, "maxFragments", core.maxFragments);
   core.proxyProtocol = options.Get("proxyProtocol").ToBoolean().Value();
   core.path = stringOrEmpty(options.Get("path"));
+  // permessage-deflate: an object (lib normalised it) or absent/null for off.
+  Napi::Value deflate = options.Get("deflate");
+  if (deflate.IsObject()) {
+    Napi::Object d = deflate.As<Napi::Object>();
+    DeflateOptions& out = core.deflate;
+    out.enabled = true;
+    out.serverNoContextTakeover = d.Get("serverNoContextTakeover").ToBoolean().Value();
+    out.clientNoContextTakeover = d.Get("clientNoContextTakeover").ToBoolean().Value();
+    out.serverMaxWindowBits = static_cast<uint8_t>(optionU32(d, "serverMaxWindowBits", 0));
+    out.clientMaxWindowBits = static_cast<uint8_t>(optionU32(d, "clientMaxWindowBits", 0));
+    Napi::Value level = d.Get("level");
+    if (level.IsNumber()) out.level = level.As<Napi::Number>().Int32Value();
+    out.memLevel = static_cast<int>(optionU32(d, "memLevel", static_cast<uint32_t>(out.memLevel)));
+    out.strategy = static_cast<int>(optionU32(d, "strategy", static_cast<uint32_t>(out.strategy)));
+    Napi::Value threshold = d.Get("threshold");
+    if (threshold.IsNumber()) out.threshold = static_cast<size_t>(threshold.As<Napi::Number>().DoubleValue());
+  }
 
   server_ = std::make_unique<Server>(std::move(core));
   if (int error = server_->init()) {
@@ -347,8 +364,10 @@ Napi::Value ServerWrap::dropConnections(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// send(slot, generation, data: Buffer | Uint8Array | string, opcode, fin)
+// send(slot, generation, data: Buffer | Uint8Array | string, opcode | SEND_COMPRESS?, fin)
 //   -> bufferedAmount, or a negative CallStatus (-1 closed, -3 dropped by backpressure)
+// SEND_COMPRESS in the opcode lets permessage-deflate compress the message (no extra argument on
+// the hot path).
 // Raw N-API on purpose: this runs once per message sent (see scripts/bench/napi-cost.mjs).
 napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -368,6 +387,8 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
   bool fin = true;
   if (argc >= 5) napi_get_value_bool(env, args[4], &fin);
   ConnectionId id{slot, generation};
+  bool compress = (opcode & SEND_COMPRESS) != 0;
+  opcode &= ~SEND_COMPRESS;
 
   SendResult sent;
   size_t length = 0;
@@ -378,7 +399,7 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
     self->scratch_.resize(length + 1);  // napi writes a terminating NUL
     napi_get_value_string_utf8(env, args[2], self->scratch_.data(), length + 1, &length);
     sent = self->server_->send(id, static_cast<Opcode>(opcode),
-                               reinterpret_cast<const uint8_t*>(self->scratch_.data()), length, fin);
+                               reinterpret_cast<const uint8_t*>(self->scratch_.data()), length, fin, compress);
   } else {
     void* bytes = nullptr;
     napi_typedarray_type arrayType;
@@ -387,7 +408,8 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, nullptr, "send() data must be a string or a Uint8Array");
       return nullptr;
     }
-    sent = self->server_->send(id, static_cast<Opcode>(opcode), static_cast<const uint8_t*>(bytes), length, fin);
+    sent = self->server_->send(id, static_cast<Opcode>(opcode), static_cast<const uint8_t*>(bytes), length, fin,
+                               compress);
   }
   double buffered = sent.status < 0 ? sent.status : static_cast<double>(sent.buffered);
   napi_create_double(env, buffered, &result);
@@ -412,6 +434,7 @@ Napi::Value ServerWrap::terminate(const Napi::CallbackInfo& info) {
 }
 
 // accept(slot, generation, protocol, extensions, extraHeaderLines) -> CallStatus
+// (ACCEPTED_DEFLATE: accepted, with permessage-deflate)
 // (-4: the headers are not valid HTTP header lines; nothing was sent)
 Napi::Value ServerWrap::accept(const Napi::CallbackInfo& info) {
   if (destroyed_) return Napi::Number::New(info.Env(), -1);

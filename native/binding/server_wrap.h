@@ -16,6 +16,9 @@
 
 namespace epollws {
 
+// Or'ed into send()'s opcode argument: permessage-deflate may compress this message.
+constexpr uint32_t SEND_COMPRESS = 0x100;
+
 class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
  public:
   static Napi::Function define(Napi::Env env);

@@ -94,7 +94,8 @@ void Connection::onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuf
     // frame's end keeps the next frame's bytes for the normal path.
     uint8_t* buffer = readBuffer;
     size_t capacity = readBufferSize;
-    if (state == ConnState::OPEN && parser.inDataPayload()) {
+    // (Not for a compressed message: its buffer holds the inflated bytes.)
+    if (state == ConnState::OPEN && parser.inDataPayload() && !parser.messageCompressed()) {
       uint64_t remaining = parser.framePayloadRemaining();
       size_t messageRoom = message.capacity() - message.size();
       if (remaining >= DIRECT_READ_MIN && messageRoom >= remaining) {
@@ -159,9 +160,10 @@ void Connection::markDirty(ConnectionHost& host) {
 // worth corking: when nothing waits for EPOLLOUT, the queue and the payload go to the kernel in one
 // writev now, straight from the caller's memory, and only what the kernel did not take is copied
 // (once, into an exact-size segment).
-bool Connection::queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+bool Connection::queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin,
+                            bool rsv1) {
   uint8_t header[MAX_FRAME_HEADER];
-  output.appendCopy(header, writeFrameHeader(header, opcode, length, fin), host.totalQueued);
+  output.appendCopy(header, writeFrameHeader(header, opcode, length, fin, rsv1), host.totalQueued);
   if (length < LARGE_PAYLOAD_MIN) {
     output.appendCopy(payload, length, host.totalQueued);
     markDirty(host);
@@ -219,12 +221,31 @@ bool Connection::admitOutput(ConnectionHost& host) {
   return false;
 }
 
-SendResult Connection::send(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+SendResult Connection::send(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin,
+                            bool compress) {
   if (!canSend()) return {static_cast<int>(CallStatus::CLOSED), 0};
   if (!admitOutput(host)) {
     return {static_cast<int>(state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED), 0};
   }
-  if (!queueFrame(host, opcode, payload, length, fin)) return {static_cast<int>(CallStatus::CLOSED), 0};
+  // permessage-deflate: a message's first frame decides for the whole message (RSV1 on it only).
+  bool rsv1 = false;
+  PerMessageDeflate* codec = deflate();
+  if (codec && !isControl(opcode)) {
+    if (opcode != Opcode::CONTINUATION) codec->sendingCompressed = compress && length >= codec->threshold();
+    if (codec->sendingCompressed) {
+      ByteBuffer& compressed = PerMessageDeflate::scratch();
+      if (!codec->deflate(payload, length, fin, compressed)) {
+        closeNow(host);  // zlib out of memory
+        return {static_cast<int>(CallStatus::CLOSED), 0};
+      }
+      rsv1 = opcode != Opcode::CONTINUATION;
+      payload = compressed.data();
+      length = compressed.size();
+    }
+  }
+  bool queued = queueFrame(host, opcode, payload, length, fin, rsv1);
+  if (rsv1 || (codec && codec->sendingCompressed)) PerMessageDeflate::trimScratch();
+  if (!queued) return {static_cast<int>(CallStatus::CLOSED), 0};
   if (!isControl(opcode)) sendFragmented = !fin;
   if (host.options.maxBackpressure && output.size() >= host.options.maxBackpressure) needDrain = true;
   return {static_cast<int>(CallStatus::OK), output.size()};

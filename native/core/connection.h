@@ -19,6 +19,7 @@
 #include "message_assembler.h"
 #include "opcode.h"
 #include "output_queue.h"
+#include "permessage_deflate.h"
 #include "server_options.h"
 #include "topic_registry.h"
 #include "transport.h"
@@ -61,13 +62,14 @@ struct HandshakeState {
 // State only some connections need, behind one pointer so an idle open connection pays 8 bytes for
 // all of it: the opening handshake (freed at accept), a received close reason, a transport other
 // than the inline fd (a driver-fed stream; the TLS session next), the socket's topics (see
-// topic_registry.h). Compression windows go here too.
+// topic_registry.h), the permessage-deflate codec.
 struct ConnectionExtras {
   std::unique_ptr<HandshakeState> handshake;
   std::string closeReason;  // the peer's close reason, when its close frame had one
   std::unique_ptr<Transport> transport;  // set for the connection's whole life, or never
   MemberTopics topics;      // the topics it subscribes to (the registry keeps the other side)
-  bool empty() const { return !handshake && closeReason.empty() && !transport && topics.empty(); }
+  std::unique_ptr<PerMessageDeflate> deflate;  // set at accept when negotiated, for good
+  bool empty() const { return !handshake && closeReason.empty() && !transport && topics.empty() && !deflate; }
 };
 
 // One per socket, so its size is the server's floor per idle connection: members are ordered by
@@ -97,11 +99,15 @@ struct Connection {
   // Parses bytes as frames (in place: they are unmasked), as if just read.
   void consumeFrames(ConnectionHost& host, uint8_t* data, size_t len);
   // The user's send: the backpressure policy, then the frame. See connection.cc for the rules.
-  SendResult send(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin);
+  // `compress`: the user allows permessage-deflate for this message (when negotiated and the
+  // message reaches the threshold).
+  SendResult send(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin,
+                  bool compress = false);
   // Whether one more frame may be queued (false: the policy applied; with 'close' it closed).
   bool admitOutput(ConnectionHost& host);
   // Queues one frame (small ones wait for the flush). False: the connection broke and is closed.
-  bool queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
+  bool queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true,
+                  bool rsv1 = false);
   // The user's close(): starts the close handshake (or drops a connection not yet open).
   void startClose(ConnectionHost& host, uint16_t code, std::string_view reason);
   // The peer's close frame or a protocol error: nothing more is read; our close frame follows
@@ -131,6 +137,7 @@ struct Connection {
     ensureExtras().closeReason.assign(reason.data(), reason.size());
   }
   HandshakeState* handshake() const { return extras ? extras->handshake.get() : nullptr; }
+  PerMessageDeflate* deflate() const { return extras ? extras->deflate.get() : nullptr; }
   void startHandshake(size_t maxHeaderSize) {
     ensureExtras().handshake = std::make_unique<HandshakeState>(maxHeaderSize);
   }

@@ -90,6 +90,13 @@ class FrameParser {
   }
 
   bool failed() const { return failed_; }
+  // The handler failed the connection itself (e.g. data that does not inflate): nothing more is
+  // parsed, as after a protocol error the parser found.
+  void abandon() { failed_ = true; }
+  // permessage-deflate was negotiated: RSV1 may mark a message's first frame as compressed.
+  void allowRsv1() { rsv1Allowed_ = true; }
+  // Inside a message whose first frame had RSV1 (its payload is inflated, not copied).
+  bool messageCompressed() const { return compressed_ && messageOpcode_ != Opcode::CONTINUATION; }
   // Payload bytes of the current frame still to come; inside onDataChunk, those after the chunk
   // (lets a handler size a reassembly buffer once instead of growing it).
   uint64_t framePayloadRemaining() const { return remaining_; }

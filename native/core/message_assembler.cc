@@ -19,9 +19,56 @@ void MessageAssembler::emitMessage(const uint8_t* data, size_t len) {
   }
 }
 
+void MessageAssembler::finishReassembly() {
+  // Small reassembly buffers are kept for the next message; large ones went to JS or go now.
+  ByteBuffer& message = conn_.message;
+  if (message.capacity() > EXTERNAL_MESSAGE_MIN) {
+    message.release();
+  } else {
+    message.clear();
+  }
+}
+
+// The inflated size is checked against maxPayload as it grows (the parser checked the compressed
+// size), and inflated text is validated as it comes: the parser cannot see it.
+bool MessageAssembler::onCompressedChunk(Opcode messageOpcode, const uint8_t* data, size_t len, bool first,
+                                         bool last) {
+  PerMessageDeflate* codec = conn_.deflate();
+  ByteBuffer& message = conn_.message;
+  if (first) {
+    message.clear();
+    codec->inflatedUtf8().reset();
+  }
+  size_t before = message.size();
+  PerMessageDeflate::InflateStatus status = codec->inflate(data, len, last, message, host_.options.maxPayload);
+  ErrorCode error = ErrorCode::NONE;
+  if (status == PerMessageDeflate::InflateStatus::TOO_BIG) {
+    error = ErrorCode::UNSUPPORTED_MESSAGE_LENGTH;
+  } else if (status == PerMessageDeflate::InflateStatus::CORRUPT) {
+    error = ErrorCode::INVALID_COMPRESSED_DATA;
+  } else if (messageOpcode == Opcode::TEXT) {
+    Utf8Validator& utf8 = codec->inflatedUtf8();
+    if (!utf8.feed(message.data() + before, message.size() - before) || (last && !utf8.complete())) {
+      error = ErrorCode::INVALID_UTF8;
+    }
+  }
+  if (error != ErrorCode::NONE) {
+    message.release();
+    conn_.parser.abandon();
+    onProtocolError(error);
+    return true;  // the connection is failing: nothing more is parsed
+  }
+  if (last) {
+    emitMessage(message.data(), message.size());
+    finishReassembly();
+  }
+  return false;
+}
+
 bool MessageAssembler::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, bool first, bool last,
-                                   bool /*compressed*/) {
+                                   bool compressed) {
   if (first) conn_.messageBinary = messageOpcode == Opcode::BINARY;
+  if (compressed) return onCompressedChunk(messageOpcode, data, len, first, last);
   if (first && last) {
     emitMessage(data, len);  // the common case: a whole message in one read, no reassembly
     return false;
@@ -38,12 +85,7 @@ bool MessageAssembler::onDataChunk(Opcode messageOpcode, uint8_t* data, size_t l
   }
   if (last) {
     emitMessage(message.data(), message.size());
-    // Small reassembly buffers are kept for the next message; large ones went to JS or go now.
-    if (message.capacity() > EXTERNAL_MESSAGE_MIN) {
-      message.release();
-    } else {
-      message.clear();
-    }
+    finishReassembly();
   }
   return false;
 }

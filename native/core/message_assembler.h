@@ -1,7 +1,8 @@
 // The frame parser's callbacks for one connection (its FrameSink): data frames are reassembled
 // into whole messages and handed to the batch, control frames answered (ping) or turned into the
 // close handshake (close). Where a message's bytes live on their way to JS is decided here too
-// (the external-buffer policy), and this is where inflate goes (issue #11).
+// (the external-buffer policy), and messages sent compressed (permessage-deflate) are inflated
+// here as their frames arrive.
 //
 // Built on the stack for one parser.consume() call: two references, no state of its own (the
 // reassembly buffer is the connection's `message`).
@@ -31,6 +32,9 @@ class MessageAssembler {
 
  private:
   void emitMessage(const uint8_t* data, size_t len);
+  // A chunk of a message whose first frame had RSV1: inflated into the connection's `message`.
+  bool onCompressedChunk(Opcode messageOpcode, const uint8_t* data, size_t len, bool first, bool last);
+  void finishReassembly();
 
   ConnectionHost& host_;
   Connection& conn_;

@@ -215,10 +215,11 @@ void Server::onConnectionClosed(Connection& conn) {
 
 // --- The user's calls: look the connection up, let it act. ---
 
-SendResult Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin) {
+SendResult Server::send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin,
+                        bool compress) {
   Connection* conn = lookup(id);
   if (!conn) return {static_cast<int>(CallStatus::CLOSED), 0};
-  return conn->send(host_, opcode, payload, length, fin);
+  return conn->send(host_, opcode, payload, length, fin, compress);
 }
 
 int Server::close(ConnectionId id, uint16_t code, std::string_view reason) {

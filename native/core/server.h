@@ -66,6 +66,8 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
 
   // Calls on behalf of the user. None of them performs I/O: output is written by flush().
   // extraHeaderLines must be complete "Name: value\r\n" lines (else INVALID_HEADERS, nothing sent).
+  // permessage-deflate is negotiated here (options.deflate), the same for both entry paths: its
+  // answer replaces `extensions`, and the call returns ACCEPTED_DEFLATE instead of OK.
   int acceptUpgrade(ConnectionId id, std::string_view protocol, std::string_view extensions,
                     std::string_view extraHeaderLines);
   int rejectUpgrade(ConnectionId id, int status, std::string_view extraHeaderLines, std::string_view body);
@@ -95,7 +97,9 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   // Queues a data or control frame. Status OK, CLOSED, or DROPPED (backpressure, drop policy);
   // with the close policy, a send made while over maxBackpressure drops the connection instead.
   // One message of any size may always be queued below the limit.
-  SendResult send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true);
+  // `compress`: permessage-deflate may compress this message (if negotiated and over the threshold).
+  SendResult send(ConnectionId id, Opcode opcode, const uint8_t* payload, size_t length, bool fin = true,
+                  bool compress = false);
   int close(ConnectionId id, uint16_t code, std::string_view reason);
   int terminate(ConnectionId id);
   // Bytes queued but not yet taken by the kernel; -1 for a stale id.

@@ -163,6 +163,12 @@ int Server::acceptUpgrade(ConnectionId id, std::string_view protocol, std::strin
     return static_cast<int>(CallStatus::INVALID_HEADERS);
   }
   std::unique_ptr<HandshakeState> hs = conn->takeHandshake();
+  DeflateNegotiation deflate = negotiateDeflate(hs->parser.request().extensions, options_.deflate);
+  if (deflate.accepted) {
+    extensions = deflate.response;
+    conn->ensureExtras().deflate = std::make_unique<PerMessageDeflate>(deflate.params, options_.deflate);
+    conn->parser.allowRsv1();
+  }
   std::string response =
       buildSwitchingProtocolsResponse(hs->acceptKey, protocol, extensions, extraHeaderLines);
   conn->output.appendCopy(response.data(), response.size(), totalQueued_);
@@ -180,7 +186,7 @@ int Server::acceptUpgrade(ConnectionId id, std::string_view protocol, std::strin
     consumeFrames(conn, hs->pendingInput.data(), hs->pendingInput.size());
     if (!batch_.empty()) noteEventQueued();
   }
-  return static_cast<int>(CallStatus::OK);
+  return static_cast<int>(deflate.accepted ? CallStatus::ACCEPTED_DEFLATE : CallStatus::OK);
 }
 
 int Server::rejectUpgrade(ConnectionId id, int status, std::string_view extraHeaderLines,

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "clock.h"
+#include "deflate_negotiation.h"
 
 namespace epollws {
 
@@ -26,6 +27,7 @@ struct ServerOptions {
   uint32_t maxFragments = 100000;    // frames in one message; 0 = no limit
   bool proxyProtocol = false;        // every connection starts with a PROXY protocol v1/v2 header
   const Clock* clock = nullptr;      // nullptr: the monotonic clock; the caller keeps it alive
+  DeflateOptions deflate;            // permessage-deflate (off unless enabled)
 };
 
 struct ConnectionId {
@@ -36,6 +38,7 @@ struct ConnectionId {
 // Results of calls made on behalf of the user. Negative values mean the call did nothing.
 enum class CallStatus : int {
   OK = 0,
+  ACCEPTED_DEFLATE = 1,  // acceptUpgrade: the 101 is queued and permessage-deflate was agreed
   CLOSED = -1,       // the connection is closing or gone (a stale id too)
   WRONG_STATE = -2,  // e.g. accept() on an open connection
   DROPPED = -3,      // over maxBackpressure with the drop policy: the message was not queued

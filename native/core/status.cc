@@ -32,6 +32,9 @@ constexpr ErrorInfo ERROR_INFO[] = {
      close_code::PROTOCOL_ERROR},
     {"WS_ERR_INVALID_CLOSE_PAYLOAD_LENGTH", "Invalid WebSocket frame: invalid close payload length",
      close_code::PROTOCOL_ERROR},
+    // ws closes with 1007 when inflating fails: the payload is inconsistent with the message type.
+    {"WS_ERR_INVALID_COMPRESSED_DATA", "Invalid WebSocket frame: invalid compressed data",
+     close_code::INVALID_PAYLOAD},
 };
 
 static_assert(sizeof(ERROR_INFO) / sizeof(ERROR_INFO[0]) == static_cast<size_t>(ErrorCode::COUNT),

@@ -18,6 +18,7 @@ enum class ErrorCode : uint8_t {
   INVALID_UTF8,                      // text message or close reason is not valid UTF-8
   INVALID_CLOSE_CODE,                // close code not allowed on the wire
   INVALID_CLOSE_PAYLOAD_LENGTH,      // close payload of exactly one byte
+  INVALID_COMPRESSED_DATA,           // permessage-deflate data zlib cannot inflate
   COUNT
 };
 

@@ -175,7 +175,7 @@ class Harness {
   }
 
   void accept(Peer& p, std::string_view protocol, std::string_view extra) {
-    if (server_.acceptUpgrade(p.id, protocol, "", extra) == 0) p.accepted = true;
+    if (server_.acceptUpgrade(p.id, protocol, "", extra) >= 0) p.accepted = true;
   }
 
   void userCall(Input& in, Peer& p) {

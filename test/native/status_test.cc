@@ -24,7 +24,7 @@ int main() {
     CHECK(message[std::strlen(message) - 1] != '.');  // sentence case, no trailing period
     for (int j = 0; j < i; ++j) CHECK(std::strcmp(name, errorCodeName(static_cast<ErrorCode>(j))) != 0);
     if (code == ErrorCode::UNSUPPORTED_MESSAGE_LENGTH) CHECK_EQ(errorCloseCode(code), uint16_t{1009});
-    else if (code == ErrorCode::INVALID_UTF8) CHECK_EQ(errorCloseCode(code), uint16_t{1007});
+    else if (code == ErrorCode::INVALID_UTF8 || code == ErrorCode::INVALID_COMPRESSED_DATA) CHECK_EQ(errorCloseCode(code), uint16_t{1007});
     else CHECK_EQ(errorCloseCode(code), uint16_t{1002});
   }
   // Out-of-range values do not read past the tables.

@@ -36,7 +36,7 @@ describe('unit: options', () => {
       sendPings: DEFAULTS.sendPings, maxBackpressure: DEFAULTS.maxBackpressure,
       maxTotalBackpressure: 1024 * 1024 * 1024, // the fake's core predates the option: lib's contract value
       backpressurePolicy: 'close', maxFragments: DEFAULTS.maxFragments,
-      clientTracking: true, trustProxy: false, proxyProtocol: false, reusePort: false,
+      clientTracking: true, trustProxy: false, proxyProtocol: false, reusePort: false, perMessageDeflate: null,
     });
     assert.deepEqual([handleProtocols, verifyClient, upgrade, server], [undefined, undefined, undefined, undefined]);
     assert.equal(normalizeOptions({ noServer: true }, { ...DEFAULTS, maxTotalBackpressure: 77 }).maxTotalBackpressure, 77);
@@ -127,8 +127,18 @@ describe('unit: options', () => {
     });
   }
 
-  it('perMessageDeflate: accepted as a boolean or an object (declined on the wire), nothing else', () => {
+  it('perMessageDeflate: a boolean or an object, normalised with ws\'s defaults for the core', () => {
     for (const value of [true, false, {}, { threshold: 1024 }]) assert.doesNotThrow(() => withPort({ perMessageDeflate: value }));
+    assert.equal(withPort({ perMessageDeflate: false }).perMessageDeflate, null);
+    const defaults = {
+      serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 0, clientMaxWindowBits: 0,
+      level: -1, memLevel: 8, strategy: 0, threshold: 1024,
+    };
+    assert.deepEqual(withPort({ perMessageDeflate: true }).perMessageDeflate, defaults);
+    assert.deepEqual(withPort({
+      perMessageDeflate: { serverNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 9, threshold: 0, zlibDeflateOptions: { level: 1, memLevel: 4, strategy: 1 } },
+    }).perMessageDeflate, { ...defaults, serverNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 9, threshold: 0, level: 1, memLevel: 4, strategy: 1 });
+    assertOptionError({ port: 0, perMessageDeflate: { serverMaxWindowBits: 16 } }, RangeError, 'ERR_OUT_OF_RANGE', 'serverMaxWindowBits');
     for (const value of ['yes', 1, null]) {
       assertOptionError({ port: 0, perMessageDeflate: value }, TypeError, 'ERR_INVALID_ARG_TYPE', '"perMessageDeflate"');
     }

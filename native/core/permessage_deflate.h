@@ -1,0 +1,65 @@
+// permessage-deflate's codec for one connection (RFC 7692): the inflater for the client's messages
+// and the deflater for ours, each a zlib stream created when the first compressed message needs it
+// and kept for context takeover (reset after each message when the negotiation said so). This is
+// the only core file that includes <zlib.h> (permessage_deflate.cc): inside the addon zlib comes
+// from the running node binary, in the tests and fuzzers from the system's libz.
+//
+// Runs on the reactor thread, synchronously: a message is inflated as its frames arrive (no
+// compressed copy is kept) and deflated in one call when it is sent.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "byte_buffer.h"
+#include "deflate_negotiation.h"
+#include "utf8.h"
+
+struct z_stream_s;
+
+namespace epollws {
+
+class PerMessageDeflate {
+ public:
+  PerMessageDeflate(const DeflateParams& params, const DeflateOptions& options);
+  ~PerMessageDeflate();
+  PerMessageDeflate(const PerMessageDeflate&) = delete;
+  PerMessageDeflate& operator=(const PerMessageDeflate&) = delete;
+
+  enum class InflateStatus { OK, TOO_BIG, CORRUPT };
+  // Inflates the next piece of a compressed message, appending to `out`. `last` ends the message
+  // (the 00 00 ff ff tail RFC 7692 §7.2.2 removed is fed back first). Inflating stops at the first
+  // byte past maxPayload (0: no limit) with TOO_BIG: `out` never holds more than maxPayload + a
+  // bounded step, whatever the compression ratio.
+  InflateStatus inflate(const uint8_t* in, size_t len, bool last, ByteBuffer& out, uint64_t maxPayload);
+
+  // Compresses one frame's payload (a whole message, or one fragment of it when `fin` is false)
+  // into `out` (replaced). False only if zlib failed (out of memory).
+  bool deflate(const uint8_t* in, size_t len, bool fin, ByteBuffer& out);
+
+  // The reusable buffer compressed frames are built in (one per thread: a Server runs on one),
+  // and trimScratch() gives back what a large message grew it to.
+  static ByteBuffer& scratch();
+  static void trimScratch();
+
+  const DeflateParams& params() const { return params_; }
+  size_t threshold() const { return threshold_; }
+  // The UTF-8 state of the text message being inflated (the parser only checks uncompressed text).
+  Utf8Validator& inflatedUtf8() { return utf8_; }
+  // Whether the fragmented message being sent is compressed (decided by its first frame).
+  bool sendingCompressed = false;
+  // Whether a zlib stream is held now (idle connections without context takeover hold none).
+  bool holdsStreams() const { return inflater_ != nullptr || deflater_ != nullptr; }
+
+ private:
+  bool ensureInflater();
+  bool ensureDeflater();
+
+  DeflateParams params_;
+  size_t threshold_;
+  int level_, memLevel_, strategy_;
+  z_stream_s* inflater_ = nullptr;
+  z_stream_s* deflater_ = nullptr;
+  Utf8Validator utf8_;
+};
+
+}  // namespace epollws
