@@ -286,6 +286,10 @@ Napi::Array ServerWrap::payloadChunks() {
   uint32_t count = 0;
   size_t start = 0;
   auto cut = [&](size_t end) { chunks.Set(count++, Napi::Buffer<uint8_t>::Copy(env, bytes + start, end - start)); };
+  if (delivering_.data.size() <= PAYLOAD_CHUNK_BYTES) {  // most turns: one chunk, no walk over the records
+    cut(delivering_.data.size());
+    return chunks;
+  }
   for (const EventRecord& record : delivering_.records) {
     bool external = record.kind == static_cast<uint32_t>(EventKind::MESSAGE) && (record.arg & MESSAGE_EXTERNAL);
     if (external) continue;

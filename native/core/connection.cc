@@ -162,13 +162,23 @@ void Connection::markDirty(ConnectionHost& host) {
 // (once, into an exact-size segment).
 bool Connection::queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* payload, size_t length, bool fin,
                             bool rsv1) {
-  uint8_t header[MAX_FRAME_HEADER];
-  output.appendCopy(header, writeFrameHeader(header, opcode, length, fin, rsv1), host.totalQueued);
   if (length < LARGE_PAYLOAD_MIN) {
-    output.appendCopy(payload, length, host.totalQueued);
+    // The common case (small frames, a tail block with room): header and payload go straight
+    // into the tail, one bounds check and one copy.
+    size_t headerSize = frameHeaderSize(length);
+    if (uint8_t* at = output.appendInPlace(headerSize + length, host.totalQueued)) {
+      writeFrameHeader(at, opcode, length, fin, rsv1);
+      if (length) std::memcpy(at + headerSize, payload, length);
+    } else {
+      uint8_t header[MAX_FRAME_HEADER];
+      output.appendCopy(header, writeFrameHeader(header, opcode, length, fin, rsv1), host.totalQueued);
+      output.appendCopy(payload, length, host.totalQueued);
+    }
     markDirty(host);
     return true;
   }
+  uint8_t header[MAX_FRAME_HEADER];
+  output.appendCopy(header, writeFrameHeader(header, opcode, length, fin, rsv1), host.totalQueued);
   size_t payloadDone = 0;
   if (!writeArmed) {
     iovec parts[MAX_IOV];

@@ -48,6 +48,17 @@ class OutputQueue {
   // Copies `length` bytes to the end: into the tail block's free room first, the rest into a new
   // tail block, so every block but the last is full.
   void appendCopy(const void* bytes, size_t length, size_t& total);
+  // Room for `length` more bytes at the end of the tail block, counted as queued, for the caller to
+  // fill at once; nullptr (nothing changed) when the tail lacks the room. Lets a small frame be
+  // written straight into the queue, header and payload, with no staging copy.
+  uint8_t* appendInPlace(size_t length, size_t& total) {
+    if (segments_.empty() || !segments_.back().owned) return nullptr;
+    SharedFrame* tail = segments_.back().block;
+    if (tail->capacity() - tail->size() < length) return nullptr;
+    queued_ += length;
+    total += length;
+    return tail->grow(length);
+  }
   // Queues the bytes of `frame` by reference (from `offset` on).
   void appendShared(SharedFrameRef frame, size_t offset, size_t& total);
 

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "check.h"
@@ -99,6 +100,31 @@ void testTailReuse() {
   CHECK_EQ(queue.footprint(), 0u);
 }
 
+// appendInPlace: room in the tail or nothing at all (never a partial reservation), counted as queued.
+void testAppendInPlace() {
+  size_t total = 0;
+  OutputQueue queue;
+  CHECK(queue.appendInPlace(4, total) == nullptr);  // no tail yet
+  CHECK_EQ(total, 0u);
+  queue.appendCopy("ab", 2, total);
+  uint8_t* at = queue.appendInPlace(3, total);
+  CHECK(at != nullptr);
+  std::memcpy(at, "cde", 3);
+  CHECK_EQ(gathered(queue), std::string("abcde"));
+  CHECK_EQ(queue.size(), 5u);
+  CHECK_EQ(total, 5u);
+  size_t room = OutputQueue::TAIL_BLOCK - queue.size();  // one tail block so far
+  CHECK(queue.appendInPlace(room + 1, total) == nullptr);  // would not fit: the queue is unchanged
+  CHECK_EQ(queue.size(), 5u);
+  CHECK(queue.appendInPlace(room, total) != nullptr);      // exactly fits
+  CHECK_EQ(queue.size(), 5u + room);
+  SharedFrameRef large(SharedFrame::copyOf("L", 1));
+  queue.appendShared(large, 0, total);
+  CHECK(queue.appendInPlace(1, total) == nullptr);  // after a shared segment there is no tail to write into
+  queue.release(total);
+  CHECK_EQ(total, 0u);
+}
+
 // One shared block referenced by many queues (a published frame): each write consumes its own view.
 void testSharedBlockAcrossQueues() {
   size_t total = 0;
@@ -174,6 +200,7 @@ int main() {
   testPartialConsumeAtEveryOffset();
   testNoDoublingBound();
   testTailReuse();
+  testAppendInPlace();
   testSharedBlockAcrossQueues();
   testPartialWritevThroughTransport();
   return CHECK_SUMMARY("output_queue_test");

@@ -49,7 +49,7 @@ describe('unit: Core over a fake binding', () => {
     });
   });
 
-  it('a throwing listener does not cost the rest of the turn its delivery', () => {
+  it('a throwing listener does not cost the rest of the turn its delivery, nor later sends their flush', async () => {
     const { fake, id, connections } = serverWithClient();
     const got = [];
     connections[0].socket.on('message', (data) => {
@@ -60,6 +60,12 @@ describe('unit: Core over a fake binding', () => {
     fake.clientSends(id, 'b');
     assert.throws(() => fake.turn(), /listener failed/);
     assert.deepEqual(got, ['a', 'b']);
+    // The batch is over even though a listener threw: a send from outside it is flushed at the
+    // end of the tick, not left waiting for a batch that may never come.
+    const before = fake.flushes;
+    connections[0].socket.send('after');
+    await new Promise((resolve) => process.nextTick(resolve));
+    assert.equal(fake.flushes, before + 1);
   });
 
   it('sends inside a turn are left to the binding; sends outside are flushed once at the end of the tick', async () => {
