@@ -79,6 +79,7 @@ void Connection::onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuf
   size_t readThisTurn = 0;
   for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
     if (state == ConnState::CLOSED || readPaused || outputPaused) return;
+    if (inflateStalled()) return;  // a message is being inflated over several turns: it comes first
     if (shouldPauseReading(host.options, *this)) {
       outputPaused = true;
       updateInterest(host);
@@ -145,8 +146,11 @@ void Connection::onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuf
 }
 
 void Connection::consumeFrames(ConnectionHost& host, uint8_t* data, size_t len) {
-  MessageAssembler assembler(host, *this);
-  parser.consume(data, len, assembler);
+  MessageAssembler(host, *this).consume(data, len);
+}
+
+void Connection::resumeInflate(ConnectionHost& host) {
+  if (state == ConnState::OPEN || state == ConnState::CLOSING) MessageAssembler(host, *this).resume();
 }
 
 void Connection::markDirty(ConnectionHost& host) {

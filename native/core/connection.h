@@ -98,6 +98,9 @@ struct Connection {
   void onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuffer, size_t readBufferSize);
   // Parses bytes as frames (in place: they are unmasked), as if just read.
   void consumeFrames(ConnectionHost& host, uint8_t* data, size_t len);
+  // Goes on with an inflate paused by its per-turn budget (nothing is read meanwhile).
+  void resumeInflate(ConnectionHost& host);
+  bool inflateStalled() const { return extras && extras->deflate && extras->deflate->stalled(); }
   // The user's send: the backpressure policy, then the frame. See connection.cc for the rules.
   // `compress`: the user allows permessage-deflate for this message (when negotiated and the
   // message reaches the threshold).

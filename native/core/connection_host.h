@@ -28,6 +28,9 @@ class ConnectionOwner {
   // While the total is over maxTotalBackpressure: the queue size from which a connection counts
   // among those holding the most.
   virtual size_t totalBudgetCutoff() = 0;
+  // An inflate spent its budget for this turn (see MessageAssembler): call the connection's
+  // resumeInflate() in the next turn, and make sure there is one.
+  virtual void onInflateStalled(Connection& conn) = 0;
 
  protected:
   ~ConnectionOwner() = default;

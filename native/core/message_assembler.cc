@@ -29,9 +29,26 @@ void MessageAssembler::finishReassembly() {
   }
 }
 
+void MessageAssembler::consume(uint8_t* data, size_t len) {
+  conn_.parser.consume(data, len, *this);
+  if (pausedAt_) conn_.deflate()->keepUnparsed(pausedAt_, static_cast<size_t>(data + len - pausedAt_));
+}
+
+void MessageAssembler::resume() {
+  PerMessageDeflate* codec = conn_.deflate();
+  if (!codec || !codec->stalled()) return;
+  bool last = codec->stalledLast();
+  size_t before = conn_.message.size();
+  PerMessageDeflate::InflateStatus status =
+      codec->resume(conn_.message, host_.options.maxPayload, PerMessageDeflate::INFLATE_BUDGET);
+  if (afterInflate(static_cast<int>(status), before, last)) return;
+  ByteBuffer rest = codec->takeUnparsed();
+  if (!rest.empty()) consume(rest.data(), rest.size());
+}
+
 // The inflated size is checked against maxPayload as it grows (the parser checked the compressed
 // size), and inflated text is validated as it comes: the parser cannot see it.
-bool MessageAssembler::onCompressedChunk(Opcode messageOpcode, const uint8_t* data, size_t len, bool first,
+bool MessageAssembler::onCompressedChunk(Opcode /*messageOpcode*/, const uint8_t* data, size_t len, bool first,
                                          bool last) {
   PerMessageDeflate* codec = conn_.deflate();
   ByteBuffer& message = conn_.message;
@@ -40,15 +57,27 @@ bool MessageAssembler::onCompressedChunk(Opcode messageOpcode, const uint8_t* da
     codec->inflatedUtf8().reset();
   }
   size_t before = message.size();
-  PerMessageDeflate::InflateStatus status = codec->inflate(data, len, last, message, host_.options.maxPayload);
+  PerMessageDeflate::InflateStatus status =
+      codec->inflate(data, len, last, message, host_.options.maxPayload, PerMessageDeflate::INFLATE_BUDGET);
+  bool stop = afterInflate(static_cast<int>(status), before, last);
+  if (status == PerMessageDeflate::InflateStatus::PAUSED) pausedAt_ = data + len;
+  return stop;
+}
+
+bool MessageAssembler::afterInflate(int result, size_t before, bool last) {
+  using Status = PerMessageDeflate::InflateStatus;
+  Status status = static_cast<Status>(result);
+  PerMessageDeflate* codec = conn_.deflate();
+  ByteBuffer& message = conn_.message;
   ErrorCode error = ErrorCode::NONE;
-  if (status == PerMessageDeflate::InflateStatus::TOO_BIG) {
+  if (status == Status::TOO_BIG) {
     error = ErrorCode::UNSUPPORTED_MESSAGE_LENGTH;
-  } else if (status == PerMessageDeflate::InflateStatus::CORRUPT) {
+  } else if (status == Status::CORRUPT) {
     error = ErrorCode::INVALID_COMPRESSED_DATA;
-  } else if (messageOpcode == Opcode::TEXT) {
+  } else if (!conn_.messageBinary) {
     Utf8Validator& utf8 = codec->inflatedUtf8();
-    if (!utf8.feed(message.data() + before, message.size() - before) || (last && !utf8.complete())) {
+    bool done = last && status == Status::OK;
+    if (!utf8.feed(message.data() + before, message.size() - before) || (done && !utf8.complete())) {
       error = ErrorCode::INVALID_UTF8;
     }
   }
@@ -57,6 +86,10 @@ bool MessageAssembler::onCompressedChunk(Opcode messageOpcode, const uint8_t* da
     conn_.parser.abandon();
     onProtocolError(error);
     return true;  // the connection is failing: nothing more is parsed
+  }
+  if (status == Status::PAUSED) {
+    host_.owner.onInflateStalled(conn_);
+    return true;  // the parser stops here; the rest waits for the next turn
   }
   if (last) {
     emitMessage(message.data(), message.size());

@@ -82,42 +82,88 @@ bool PerMessageDeflate::ensureDeflater() {
   return true;
 }
 
-PerMessageDeflate::InflateStatus PerMessageDeflate::inflate(const uint8_t* in, size_t len, bool last,
-                                                            ByteBuffer& out, uint64_t maxPayload) {
-  if (!ensureInflater()) return InflateStatus::CORRUPT;
-  z_stream* z = inflater_;
+PerMessageDeflate::InflateStatus PerMessageDeflate::run(const uint8_t* in, size_t len, ByteBuffer& out,
+                                                        uint64_t maxPayload, size_t limit) {
   if (len > UINT32_MAX) return InflateStatus::CORRUPT;  // reads are far smaller than 4 GiB
-  for (int pass = 0; pass < (last ? 2 : 1); ++pass) {
-    z->next_in = const_cast<Bytef*>(pass == 0 ? in : DEFLATE_TAIL);
-    z->avail_in = static_cast<uInt>(pass == 0 ? len : sizeof(DEFLATE_TAIL));
-    for (;;) {
-      size_t step = out.size() < MIN_INFLATE_STEP ? MIN_INFLATE_STEP : out.size();
-      if (step > MAX_INFLATE_STEP) step = MAX_INFLATE_STEP;
-      if (maxPayload != 0) {
-        uint64_t allowed = maxPayload + 1 - out.size();  // out.size() <= maxPayload here
-        if (step > allowed) step = static_cast<size_t>(allowed);
-      }
-      size_t before = out.size();
-      z->next_out = out.grow(step);
-      z->avail_out = static_cast<uInt>(step);
-      int ret = ::inflate(z, Z_SYNC_FLUSH);
-      out.shrinkTo(before + (step - z->avail_out));
-      if (maxPayload != 0 && out.size() > maxPayload) return InflateStatus::TOO_BIG;
-      if (ret == Z_STREAM_END) {
-        // The client ended its stream (BFINAL): what follows starts a new one.
-        if (inflateReset(z) != Z_OK) return InflateStatus::CORRUPT;
-        if (z->avail_in == 0) break;
-        continue;
-      }
-      if (ret == Z_BUF_ERROR) break;  // no progress possible: the input is used up
-      if (ret != Z_OK) return InflateStatus::CORRUPT;
-      if (z->avail_in == 0 && z->avail_out != 0) break;  // all in, nothing more pending
+  z_stream* z = inflater_;
+  z->next_in = const_cast<Bytef*>(in);
+  z->avail_in = static_cast<uInt>(len);
+  for (;;) {
+    size_t step = out.size() < MIN_INFLATE_STEP ? MIN_INFLATE_STEP : out.size();
+    if (step > MAX_INFLATE_STEP) step = MAX_INFLATE_STEP;
+    if (maxPayload != 0) {
+      uint64_t allowed = maxPayload + 1 - out.size();  // out.size() <= maxPayload here
+      if (step > allowed) step = static_cast<size_t>(allowed);
     }
+    if (limit > out.size() && step > limit - out.size()) step = limit - out.size();  // the turn's budget
+    size_t before = out.size();
+    z->next_out = out.grow(step);
+    z->avail_out = static_cast<uInt>(step);
+    int ret = ::inflate(z, Z_SYNC_FLUSH);
+    out.shrinkTo(before + (step - z->avail_out));
+    if (maxPayload != 0 && out.size() > maxPayload) return InflateStatus::TOO_BIG;
+    if (ret == Z_STREAM_END) {
+      // The client ended its stream (BFINAL): what follows starts a new one.
+      if (inflateReset(z) != Z_OK) return InflateStatus::CORRUPT;
+      if (z->avail_in == 0) return InflateStatus::OK;
+      continue;
+    }
+    if (ret == Z_BUF_ERROR) return InflateStatus::OK;  // no progress possible: the input is used up
+    if (ret != Z_OK) return InflateStatus::CORRUPT;
+    if (z->avail_in == 0 && z->avail_out != 0) return InflateStatus::OK;  // all in, nothing pending
+    if (out.size() >= limit) return InflateStatus::PAUSED;
   }
-  if (last && params_.clientNoContextTakeover) {
+}
+
+// Keeps what the inflater has not read yet (it points into the caller's buffer or pendingIn_).
+PerMessageDeflate::InflateStatus PerMessageDeflate::pause(bool tailPending, bool last) {
+  ByteBuffer rest;
+  rest.append(inflater_->next_in, inflater_->avail_in);
+  pendingIn_ = std::move(rest);
+  pendingTail_ = tailPending;
+  pendingLast_ = last;
+  stalled_ = true;
+  return InflateStatus::PAUSED;
+}
+
+void PerMessageDeflate::endMessage() {
+  if (params_.clientNoContextTakeover) {
     inflateEnd(inflater_);
     delete inflater_;
     inflater_ = nullptr;
+  }
+}
+
+PerMessageDeflate::InflateStatus PerMessageDeflate::inflate(const uint8_t* in, size_t len, bool last,
+                                                            ByteBuffer& out, uint64_t maxPayload, size_t budget) {
+  if (!ensureInflater()) return InflateStatus::CORRUPT;
+  size_t limit = budget > SIZE_MAX - out.size() ? SIZE_MAX : out.size() + budget;
+  InflateStatus status = run(in, len, out, maxPayload, limit);
+  if (status == InflateStatus::PAUSED) return pause(last, last);
+  if (status != InflateStatus::OK || !last) return status;
+  status = run(DEFLATE_TAIL, sizeof(DEFLATE_TAIL), out, maxPayload, limit);
+  if (status == InflateStatus::PAUSED) return pause(false, true);
+  if (status == InflateStatus::OK) endMessage();
+  return status;
+}
+
+PerMessageDeflate::InflateStatus PerMessageDeflate::resume(ByteBuffer& out, uint64_t maxPayload, size_t budget) {
+  if (!stalled_) return InflateStatus::OK;
+  stalled_ = false;
+  size_t limit = budget > SIZE_MAX - out.size() ? SIZE_MAX : out.size() + budget;
+  ByteBuffer in = std::move(pendingIn_);
+  InflateStatus status = run(in.data(), in.size(), out, maxPayload, limit);
+  if (status == InflateStatus::PAUSED) return pause(pendingTail_, pendingLast_);
+  if (status != InflateStatus::OK) return status;
+  if (pendingTail_) {
+    pendingTail_ = false;
+    status = run(DEFLATE_TAIL, sizeof(DEFLATE_TAIL), out, maxPayload, limit);
+    if (status == InflateStatus::PAUSED) return pause(false, pendingLast_);
+    if (status != InflateStatus::OK) return status;
+  }
+  if (pendingLast_) {
+    pendingLast_ = false;
+    endMessage();
   }
   return InflateStatus::OK;
 }

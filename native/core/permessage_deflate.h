@@ -25,12 +25,29 @@ class PerMessageDeflate {
   PerMessageDeflate(const PerMessageDeflate&) = delete;
   PerMessageDeflate& operator=(const PerMessageDeflate&) = delete;
 
-  enum class InflateStatus { OK, TOO_BIG, CORRUPT };
+  // Inflated bytes one connection may produce per call before the rest waits for the next turn, so
+  // that one huge message cannot stall every other socket of the reactor.
+  static constexpr size_t INFLATE_BUDGET = 1024 * 1024;
+
+  enum class InflateStatus { OK, PAUSED, TOO_BIG, CORRUPT };
   // Inflates the next piece of a compressed message, appending to `out`. `last` ends the message
   // (the 00 00 ff ff tail RFC 7692 §7.2.2 removed is fed back first). Inflating stops at the first
   // byte past maxPayload (0: no limit) with TOO_BIG: `out` never holds more than maxPayload + a
-  // bounded step, whatever the compression ratio.
-  InflateStatus inflate(const uint8_t* in, size_t len, bool last, ByteBuffer& out, uint64_t maxPayload);
+  // bounded step, whatever the compression ratio. PAUSED: `budget` bytes were produced and work
+  // remains; the input not yet inflated is kept (stalled()) and resume() goes on with it.
+  InflateStatus inflate(const uint8_t* in, size_t len, bool last, ByteBuffer& out, uint64_t maxPayload,
+                        size_t budget = SIZE_MAX);
+  // Goes on with a paused inflate (same rules); OK: the kept input is done, and the message too
+  // when stalledLast() said so.
+  InflateStatus resume(ByteBuffer& out, uint64_t maxPayload, size_t budget = SIZE_MAX);
+  bool stalled() const { return stalled_; }
+  bool stalledLast() const { return pendingLast_; }
+  // The frames that arrived behind the paused chunk, parsed once the inflate is done.
+  void keepUnparsed(const uint8_t* bytes, size_t len) {
+    pendingFrames_.clear();
+    pendingFrames_.append(bytes, len);
+  }
+  ByteBuffer takeUnparsed() { return std::move(pendingFrames_); }
 
   // Compresses one frame's payload (a whole message, or one fragment of it when `fin` is false)
   // into `out` (replaced). False only if zlib failed (out of memory).
@@ -53,6 +70,11 @@ class PerMessageDeflate {
  private:
   bool ensureInflater();
   bool ensureDeflater();
+  // Inflates `in` into `out` until it is used up (OK), `limit` is reached with work left (PAUSED:
+  // the inflater's next_in/avail_in say what is left), or an error.
+  InflateStatus run(const uint8_t* in, size_t len, ByteBuffer& out, uint64_t maxPayload, size_t limit);
+  InflateStatus pause(bool tailPending, bool last);
+  void endMessage();
 
   DeflateParams params_;
   size_t threshold_;
@@ -60,6 +82,13 @@ class PerMessageDeflate {
   z_stream_s* inflater_ = nullptr;
   z_stream_s* deflater_ = nullptr;
   Utf8Validator utf8_;
+  // A paused inflate: the compressed bytes not yet inflated, whether the 00 00 ff ff tail and the
+  // end of the message follow them, and the wire bytes behind the paused chunk.
+  ByteBuffer pendingIn_;
+  ByteBuffer pendingFrames_;
+  bool stalled_ = false;
+  bool pendingTail_ = false;
+  bool pendingLast_ = false;
 };
 
 }  // namespace epollws

@@ -47,7 +47,10 @@ void Server::dropConnections(bool onlyUnknown) {
 
 void Server::runTurn(int timeoutMs) {
   Readiness events[MAX_EVENTS];
-  int ready = reactor_.wait(events, MAX_EVENTS, timeoutMs);
+  // Inflates paused in the last turn go on in this one, after the ready sockets (a wake was rung).
+  std::vector<ConnectionId> resuming;
+  resuming.swap(inflateStalled_);
+  int ready = reactor_.wait(events, MAX_EVENTS, resuming.empty() ? timeoutMs : 0);
   inTurn_ = true;
   nowMs_ = clockMs();
   for (int i = 0; i < ready; ++i) {
@@ -66,9 +69,17 @@ void Server::runTurn(int timeoutMs) {
       onReady(conn, events[i].events);
     }
   }
+  for (ConnectionId id : resuming) {
+    if (Connection* conn = lookup(id)) conn->resumeInflate(host_);
+  }
   serviceStreams();
   expireDeadlines();
   inTurn_ = false;
+}
+
+void Server::onInflateStalled(Connection& conn) {
+  inflateStalled_.push_back({conn.slot, conn.generation});
+  reactor_.wake();  // the next wait() returns at once, so the next turn comes
 }
 
 void Server::onReady(Connection* conn, uint32_t events) {

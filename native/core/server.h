@@ -170,6 +170,7 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   void armTimer(Connection& conn) override;
   void onHandshakeBytes(Connection& conn, uint8_t* data, size_t len) override { readHandshake(&conn, data, len); }
   size_t totalBudgetCutoff() override;
+  void onInflateStalled(Connection& conn) override;
   // TopicLists
   MemberTopics& listOf(uint32_t slot) override { return slots_[slot]->ensureExtras().topics; }
 
@@ -232,6 +233,7 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   EventBatch batch_;
   std::unique_ptr<uint8_t[]> readBuffer_;
   std::vector<ConnectionId> streams_;        // attached streams; released ones are pruned by serviceStreams
+  std::vector<ConnectionId> inflateStalled_;  // resumed next turn (see onInflateStalled)
   TopicRegistry topics_{*this};
   std::vector<uint32_t> publishTargets_;     // a publish's subscriber slots (reused: no allocation per publish)
   PublishStats publishStats_;

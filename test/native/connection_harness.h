@@ -30,6 +30,8 @@ struct RecordingOwner : ConnectionOwner {
   // No connection holds "the most" unless a test says so (the bound is the Server's to compute).
   size_t cutoff = SIZE_MAX;
   size_t totalBudgetCutoff() override { return cutoff; }
+  int inflateStalls = 0;
+  void onInflateStalled(Connection&) override { ++inflateStalls; }
 };
 
 struct Rig {
