@@ -6,8 +6,12 @@
 //
 //   node scripts/bench/run.mjs [--quick] [--only a,b,...] [--servers epollws,ws,...] [--reps N] [--no-pin]
 //
+// (h) is fan-out: one publisher and 1,000 subscribers (native/bench/fanout: every subscriber checks
+// that it receives every message in order), against epollws's wss.publish, epollws's own loop over
+// its sockets, uWebSockets.js's app.publish and ws's loop (scripts/bench/servers/fanout-*.mjs).
+//
 // Writes bench/results.json (every run, medians, machine info) and BENCHMARKS.md.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -30,7 +34,7 @@ function parseArgs(argv) {
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--baseline') o.baseline = path.resolve(argv[++i]);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/bench/run.mjs [--quick] [--only a,b,c,d,e,f] [--servers epollws,epollws-before,ws,ws-native,uws,cpp] [--reps N] [--no-pin] [--baseline DIR]\n' +
+      console.log('usage: node scripts/bench/run.mjs [--quick] [--only a,b,c,d,e,f,h] [--servers epollws,epollws-before,epollws-loop,ws,ws-native,uws,cpp] [--reps N] [--no-pin] [--baseline DIR]\n' +
         '  --baseline DIR  adds the server epollws-before: DIR\'s examples/echo-server.js with DIR\'s built dist/ and addon\n' +
         '                  (another checkout, e.g. a git worktree of the previous commit), measured in the same run');
       process.exit(0);
@@ -67,10 +71,15 @@ const SCENARIOS = [
   { id: 'd', group: 'd', kind: 'echo', title: '(d) 4 connections, 4 MiB binary, 1 in flight', connections: 4, size: 4 * MiB, inflight: 1, type: 'binary' },
   { id: 'e', group: 'e', kind: 'handshake', title: `(e) handshakes/s over ${CONNECT_SMALL.toLocaleString('en')} connections` },
   { id: 'f', group: 'f', kind: 'memory', title: `(f) server RSS per idle connection at ${CONNECT_SMALL.toLocaleString('en')} and ${CONNECT_LARGE.toLocaleString('en')} connections` },
+  { id: 'h-32', group: 'h', kind: 'fanout', title: '(h) fan-out: 1 publisher, 1,000 subscribers, 32 B binary', publishers: 1, subscribers: 1000, size: 32 },
+  { id: 'h-1k', group: 'h', kind: 'fanout', title: '(h) fan-out: 1 publisher, 1,000 subscribers, 1 KiB binary', publishers: 1, subscribers: 1000, size: 1024 },
 ];
+// Messages a publisher keeps in flight (not yet received by every subscriber).
+const FANOUT_WINDOW = 256;
+const FANOUT = path.join(ROOT, 'native/bench/build/fanout');
 const selected = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id) || opts.only.includes(s.group));
 if (selected.length === 0) {
-  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f)`);
+  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f, h, h-32, h-1k)`);
   process.exit(2);
 }
 
@@ -197,8 +206,46 @@ const SERVERS = [
     },
   },
 ];
+// The fan-out servers of (h): same ids as above where they are the same server.
+const fanoutScript = (name) => path.join('scripts/bench/servers', name);
+const FANOUT_SERVERS = [
+  {
+    id: 'epollws',
+    label: 'epollws wss.publish',
+    prepare() {
+      return { argv: (port) => ['node', fanoutScript('fanout-epollws.mjs'), '--port', String(port), '--host', HOST, '--mode', 'publish'], version: JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version };
+    },
+  },
+  {
+    id: 'epollws-loop',
+    label: 'epollws, loop of send()',
+    prepare() {
+      return { argv: (port) => ['node', fanoutScript('fanout-epollws.mjs'), '--port', String(port), '--host', HOST, '--mode', 'loop'], version: JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version };
+    },
+  },
+  {
+    id: 'uws',
+    label: 'uWebSockets.js app.publish',
+    prepare() {
+      const u = setupUws();
+      if (u.error) return u;
+      return { argv: (port) => ['node', fanoutScript('fanout-uws.mjs'), '--port', String(port), '--host', HOST], env: { UWS_DIR: u.dir, LD_PRELOAD: u.preload }, version: u.version };
+    },
+  },
+  {
+    id: 'ws',
+    label: 'ws (pure JS), loop of send()',
+    prepare() {
+      const version = packageVersion('ws');
+      if (!version) return { error: 'ws is not installed (npm install)' };
+      return { argv: (port) => ['node', fanoutScript('fanout-ws.mjs'), '--port', String(port), '--host', HOST], env: { WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' }, version };
+    },
+  },
+];
+const fanoutServers = FANOUT_SERVERS.filter((s) => !opts.servers || opts.servers.includes(s.id));
+const hasEcho = selected.some((sc) => sc.kind !== 'fanout');
 const servers = SERVERS.filter((s) => !opts.servers || opts.servers.includes(s.id));
-if (servers.length === 0) {
+if (servers.length === 0 && (hasEcho || fanoutServers.length === 0)) {
   console.error(`--servers selects none of ${SERVERS.map((s) => s.id).join(', ')}`);
   process.exit(2);
 }
@@ -274,6 +321,45 @@ async function connectRun(server, n, rep) {
   return finish(record, out);
 }
 
+// Runs native/bench/fanout with --json. Resolves { ok, result, error, stderr }.
+function runFanout(args, { cpu = null, timeoutMs = 120000 } = {}) {
+  return new Promise((resolve) => {
+    const argv = [...args, '--json'];
+    const proc = cpu === null ? spawn(FANOUT, argv) : spawn('taskset', ['-c', String(cpu), FANOUT, ...argv]);
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d) => (out += d));
+    proc.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    proc.on('close', (code, signal) => {
+      clearTimeout(timer);
+      let result = null;
+      try {
+        result = JSON.parse(out.trim().split('\n').pop());
+      } catch {
+        // no JSON: reported below
+      }
+      if (code === 0 && result) return resolve({ ok: true, result, stderr: err });
+      const why = /loadgen: error: (.*)/.exec(err)?.[1] ?? (signal ? `fanout killed by ${signal} (timeout?)` : `fanout exited ${code}: ${err.trim().slice(-300)}`);
+      resolve({ ok: false, error: why, stderr: err });
+    });
+  });
+}
+
+async function fanoutRun(server, sc, rep) {
+  const record = { scenario: sc.id, server: server.id, rep, loadavg: os.loadavg()[0] };
+  const out = await withServer(server, async (s) => {
+    const args = [
+      '--host', HOST, '--port', String(s.port), '--publishers', String(sc.publishers), '--subscribers', String(sc.subscribers),
+      '--size', String(sc.size), '--window', String(FANOUT_WINDOW), '--warmup', String(ECHO_WARMUP), '--duration', String(ECHO_DURATION),
+      '--server-pid', String(s.pid),
+    ];
+    record.command = `fanout ${args.join(' ')}`;
+    return runFanout(args, { cpu: LOADGEN_CPU, timeoutMs: (ECHO_WARMUP + ECHO_DURATION + 90) * 1000 });
+  });
+  return finish(record, out);
+}
+
 function finish(record, out) {
   if (out.error && !('ok' in out)) {
     record.unavailable = out.error;
@@ -287,6 +373,8 @@ function finish(record, out) {
   const what = record.scenario === 'connect' ? `connect ${record.connections}` : record.scenario;
   if (record.unavailable) log(`${what} ${record.server} rep ${record.rep}: unavailable: ${record.unavailable}`);
   else if (record.error) log(`${what} ${record.server} rep ${record.rep}: FAILED: ${record.error}`);
+  else if (record.result.mode === 'fanout')
+    log(`${what} ${record.server} rep ${record.rep}: ${Math.round(record.result.deliveriesPerSec)} deliveries/s, server ${record.result.serverCpuUsPerDelivery?.toFixed(3)} us/delivery, loadgen CPU ${(record.result.loadgenCpu * 100).toFixed(0)}%`);
   else if (record.result.mode === 'echo')
     log(`${what} ${record.server} rep ${record.rep}: ${Math.round(record.result.msgsPerSec)} msgs/s, p50 ${record.result.latencyUs.p50} us, server ${record.result.serverCpuUsPerMsg?.toFixed(3)} us/msg, loadgen CPU ${(record.result.loadgenCpu * 100).toFixed(0)}%`);
   else log(`${what} ${record.server} rep ${record.rep}: ${Math.round(record.result.handshakesPerSec)} handshakes/s, ${Math.round(record.result.rssBytesPerConn)} B/conn RSS`);
@@ -328,6 +416,8 @@ function summarize(scenarioId, serverId, pick) {
   sum.rssBaseKb = get((x) => x.rssBaseKb);
   sum.rssLoadedKb = get((x) => x.rssLoadedKb);
   sum.rssBytesPerConn = get((x) => x.rssBytesPerConn);
+  sum.deliveriesPerSec = get((x) => x.deliveriesPerSec);
+  sum.serverCpuUsPerDelivery = get((x) => x.serverCpuUsPerDelivery);
   sum.saturatedRuns = ok.filter((r) => r.result.loadgenSaturated).length;
   const failures = mine.filter((r) => r.error);
   if (failures.length) sum.failedRuns = failures.map((r) => r.error);
@@ -396,6 +486,15 @@ function renderMarkdown(info, medians, serverInfo) {
         if (st) { L.push(`| ${r.label} | ${st} | | | | | | | | |`); continue; }
         L.push(`| ${r.label} | ${fmtInt(r.msgsPerSec)} | ${fmt(r.mbPerSec, r.mbPerSec < 10 ? 2 : 1)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${fmt(r.serverCpuUsPerMsg, r.serverCpuUsPerMsg < 10 ? 3 : 1)} | ${fmt(r.serverCpu * 100, 0)} | ${ratio(r.msgsPerSec, ref('ws', 'msgsPerSec'))} | ${ratio(r.msgsPerSec, ref('uws', 'msgsPerSec'))} | ${noteCell(r)} |`);
       }
+    } else if (sc.kind === 'fanout') {
+      L.push(`Every message goes from the publisher to every subscriber; \`native/bench/fanout\` checks that each subscriber receives every message, in order, intact, and keeps ${FANOUT_WINDOW} messages in flight (not yet received by every subscriber). Server CPU µs/delivery: server CPU time over the window divided by deliveries (messages × subscribers).`, '');
+      L.push('| Server | deliveries/s | server CPU µs/delivery | server CPU % | vs ws loop | vs uWS.js | Notes |');
+      L.push('|---|---:|---:|---:|---:|---:|---|');
+      for (const r of rows) {
+        const st = statusCell(r);
+        if (st) { L.push(`| ${r.label} | ${st} | | | | | |`); continue; }
+        L.push(`| ${r.label} | ${fmtInt(r.deliveriesPerSec)} | ${fmt(r.serverCpuUsPerDelivery, 3)} | ${fmt(r.serverCpu * 100, 0)} | ${ratio(r.deliveriesPerSec, ref('ws', 'deliveriesPerSec'))} | ${ratio(r.deliveriesPerSec, ref('uws', 'deliveriesPerSec'))} | ${noteCell(r)} |`);
+      }
     } else if (sc.kind === 'handshake') {
       L.push('| Server | handshakes/s | server CPU µs/handshake | vs ws | vs uWS.js | Notes |');
       L.push('|---|---:|---:|---:|---:|---|');
@@ -432,7 +531,7 @@ async function main() {
     process.exit(1);
   }
   const serverInfo = [];
-  for (const s of servers) {
+  for (const s of hasEcho ? servers : []) {
     const p = s.prepare();
     Object.assign(s, p);
     if (p.error) unavailable.set(s.id, p.error);
@@ -459,6 +558,29 @@ async function main() {
       for (const s of order(rep)) noteStart(s, await echoRun(s, sc, rep));
     }
   }
+  // (h): its own servers, interleaved the same way.
+  const fanoutOrder = (rep) => {
+    const list = fanoutServers.filter((s) => !s.unavailable);
+    return list.map((_, i) => list[(i + rep) % list.length]);
+  };
+  const fanoutScenarios = selected.filter((x) => x.kind === 'fanout');
+  if (fanoutScenarios.length) {
+    for (const s of fanoutServers) {
+      const p = s.prepare();
+      Object.assign(s, p);
+      if (p.error) s.unavailable = p.error;
+      serverInfo.push({ id: s.id, label: `${s.label} (fan-out)`, version: p.version ?? null, unavailable: p.error ?? null });
+      log(`fan-out ${s.label}: ${p.error ? `unavailable: ${p.error}` : p.version ?? 'ok'}`);
+    }
+  }
+  for (const sc of fanoutScenarios) {
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const s of fanoutOrder(rep)) {
+        const rec = await fanoutRun(s, sc, rep);
+        if (rec.unavailable) s.unavailable = rec.unavailable;
+      }
+    }
+  }
   const connectNs = [];
   if (selected.some((x) => x.kind === 'handshake' || x.kind === 'memory')) connectNs.push(CONNECT_SMALL);
   if (selected.some((x) => x.kind === 'memory')) connectNs.push(CONNECT_LARGE);
@@ -473,6 +595,12 @@ async function main() {
 
   const medians = {};
   for (const sc of selected) {
+    if (sc.kind === 'fanout') {
+      medians[sc.id] = fanoutServers.map((s) => ({
+        server: s.id, label: s.label, ...(s.unavailable ? { unavailable: s.unavailable } : {}), ...summarize(sc.id, s.id, (r) => r.scenario === sc.id),
+      }));
+      continue;
+    }
     medians[sc.id] = servers.map((s) => {
       const base = { server: s.id, label: s.label };
       if (sc.kind === 'echo') return { ...base, ...summarize(sc.id, s.id, (r) => r.scenario === sc.id) };
