@@ -9,7 +9,10 @@ import type { Core } from './core';
 export interface PublishOptions {
   /** Send as binary even for a string (default: strings are text, everything else binary), as in send(). */
   binary?: boolean;
-  /** Accepted for ws-style call sites; publishes are not compressed for now. */
+  /**
+   * Accepted for ws-style call sites; no effect for now: a publish is framed once and sent
+   * uncompressed to every subscriber (valid whether or not permessage-deflate was negotiated).
+   */
   compress?: boolean;
 }
 
