@@ -218,6 +218,22 @@ describe('api: topics', { timeout: 120_000 }, () => {
     slow.ws._socket.resume();
   });
 
+  it('under permessage-deflate a publish goes uncompressed, between compressed sends, in order', async () => {
+    const server = await h.startServer({ perMessageDeflate: { threshold: 0 } });
+    const connected = nextEvent(server, 'connection');
+    const ws = await h.connect(h.url(server), { perMessageDeflate: true });
+    const [socket] = await connected;
+    assert.equal(socket.extensions, 'permessage-deflate');
+    socket.subscribe('t');
+    const got = collect(ws, 'message', 5);
+    socket.send('a'.repeat(3000));
+    server.publish('t', 'b'.repeat(3000));
+    socket.send('c'.repeat(3000));
+    server.publish('t', 'd');
+    socket.send('e'.repeat(3000));
+    assert.deepEqual(texts(await got), ['a', 'b', 'c', 'd', 'e'].map((x) => x.repeat(x === 'd' ? 1 : 3000)));
+  });
+
   it('a 4 MiB publish to 50 subscribers arrives intact everywhere', async () => {
     const server = await h.startServer({ maxPayload: 8 * 1024 * 1024 });
     const members = await group(server, 50);
