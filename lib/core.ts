@@ -5,7 +5,15 @@
 // written by the binding right after the batch; outside a batch, Core flushes once at the end of
 // the current tick. Callers never schedule a flush themselves.
 import { WebSocketError } from './errors';
-import { fastConstants, handshakeFailure, type NativeBinding, type NativeConstants, type NativeServer, toNativeOptions } from './native';
+import {
+  fastConstants,
+  handshakeFailure,
+  type NativeBinding,
+  type NativeConstants,
+  type NativeServer,
+  type StreamDeliveries,
+  toNativeOptions,
+} from './native';
 import type { NormalizedOptions } from './options';
 import { ListenerRequest, type RequestSocketInfo } from './request';
 import type { PublishStats } from './topics';
@@ -57,6 +65,14 @@ export interface AdoptResult {
   failure: WebSocketError | undefined;
 }
 
+/** The peer of a stream, as its socket reports it (empty for a Unix socket). */
+export interface StreamPeer {
+  address: string;
+  port: number;
+  /** 4 or 6. */
+  family: number;
+}
+
 /** What acceptUpgrade/rejectUpgrade did. */
 /** 'ok-deflate': accepted, with permessage-deflate (only acceptUpgrade answers it). */
 export type AnswerStatus = 'ok' | 'ok-deflate' | 'closed' | 'invalid-headers';
@@ -72,6 +88,7 @@ export class Core {
   readonly #events: CoreEvents;
   #inBatch = false;
   #flushScheduled = false;
+  #streamSink: ((deliveries: StreamDeliveries) => void) | undefined;
 
   constructor(binding: NativeBinding, options: NormalizedOptions, events: CoreEvents) {
     this.#constants = fastConstants(binding.constants);
@@ -137,6 +154,56 @@ export class Core {
     if (errno !== 0) return { errno, slot, generation, failure: undefined };
     this.#queued();
     return { errno, slot, generation, failure: failure === 0 ? undefined : handshakeFailure(this.#constants, failure) };
+  }
+
+  /**
+   * adoptHandshake() for a socket Node keeps (TLSSocket, any Duplex): lib/stream-bridge.ts moves
+   * its bytes. `window` is the stream's send buffer (see native/core/stream_transport.h).
+   */
+  adoptStream(requestHead: Buffer, rest: Buffer, servePath: boolean, answerRefusal: boolean, peer: StreamPeer, window: number): AdoptResult {
+    const [errno, slot, generation, failure] = this.#server.adoptStream(
+      requestHead, rest, servePath, answerRefusal, peer.address, peer.port, peer.family, window);
+    if (errno !== 0) return { errno, slot, generation, failure: undefined };
+    this.#queued();
+    return { errno, slot, generation, failure: failure === 0 ? undefined : handshakeFailure(this.#constants, failure) };
+  }
+
+  /** A stream that starts with the opening handshake, which the core reads (the `tls` option). */
+  attachStream(peer: StreamPeer, window: number): { slot: number; generation: number } {
+    const [slot, generation] = this.#server.attachStream(peer.address, peer.port, peer.family, window);
+    return { slot, generation };
+  }
+
+  /** The stream delivery flags; an addon without streams throws (EPOLLWS_NO_STREAMS). */
+  streamFlags(): { WRITE_SHUT: number; CLOSED: number; RESUME_INPUT: number } {
+    const flags = this.#constants.STREAM;
+    if (flags === undefined) {
+      throw Object.assign(new Error('This epollws addon cannot serve sockets it has no fd for (TLS, Duplex streams)'), {
+        code: 'EPOLLWS_NO_STREAMS',
+      });
+    }
+    return flags;
+  }
+
+  /** Where the streams' deliveries go (set once, by the StreamBridge). */
+  setStreamSink(sink: (deliveries: StreamDeliveries) => void): void {
+    this.#streamSink = sink;
+    this.#server.setStreamHandler(sink);
+  }
+
+  /** Bytes a stream's socket read; 'held': stop reading it until the core asks again. */
+  feed(slot: number, generation: number, bytes: Uint8Array): 'ok' | 'held' | 'closed' {
+    const status = this.#server.feed(slot, generation, bytes);
+    if (status < 0) return 'closed';
+    return status === this.#constants.STREAM?.INPUT_HELD ? 'held' : 'ok';
+  }
+
+  endStream(slot: number, generation: number, failed: boolean): void {
+    this.#server.endStream(slot, generation, failed);
+  }
+
+  pauseStreamOutput(slot: number, generation: number, paused: boolean): void {
+    this.#server.pauseStreamOutput(slot, generation, paused);
   }
 
   /** While set, refusals on the core's own listeners wait for the user's answer (CLIENT_ERROR held). */
@@ -223,7 +290,8 @@ export class Core {
 
   #flush = (): void => {
     this.#flushScheduled = false;
-    this.#server.flush();
+    const deliveries = this.#server.flush();
+    if (deliveries !== undefined) this.#streamSink?.(deliveries);
   };
 
   // One call per reactor turn. A throwing listener does not cost the other events their

@@ -2,13 +2,16 @@
 // socket enters the core BEFORE the user's decision: node stops reading it, the request head is
 // rebuilt from node's parse (duplicates and order kept) and the core dup()s the fd and validates
 // the head exactly as on its own listeners. From then on it is a core connection awaiting a
-// decision like any other; node's copy of the fd is closed.
+// decision like any other; node's copy of the fd is closed. A socket with no fd the core could
+// read (TLS, a Duplex) stays Node's: the core runs the same checks on the rebuilt head and then
+// the protocol over a stream (lib/stream-bridge.ts moves its bytes).
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 import type { Core } from './core';
 import { SystemError, type WebSocketError } from './errors';
 import type { DecisionHost } from './handshake';
+import { peerOf, STREAM_WINDOW, type StreamBridge } from './stream-bridge';
 
 interface HandleWithFd {
   fd?: number;
@@ -21,7 +24,7 @@ function socketHandle(socket: Duplex): HandleWithFd | undefined {
   return handle ?? undefined;
 }
 
-/** True for TLS sockets, which the native reactor cannot serve (it does not terminate TLS). */
+/** True for TLS sockets: the fd carries ciphertext, so Node keeps the socket (a stream). */
 function isEncrypted(socket: Duplex): boolean {
   return (socket as unknown as { encrypted?: boolean }).encrypted === true;
 }
@@ -40,17 +43,19 @@ export type Takeover =
   | { kind: 'pending'; slot: number; generation: number }
   /** The core refused the request; `answered`: by the core, else the wsClientError listener must. */
   | { kind: 'refused'; error: WebSocketError; answered: boolean }
-  /** Not taken over (TLS, no fd, dup failed): the socket is destroyed and 'error' emitted. */
+  /** Not taken over (dup failed): the socket is destroyed and 'error' emitted. */
   | { kind: 'failed' };
 
 /** The node:http side of one server: the attached server, and handing sockets to the core. */
 export class HttpTakeover {
   readonly #core: Core;
   readonly #host: DecisionHost;
+  readonly #streams: () => StreamBridge;
 
-  constructor(core: Core, host: DecisionHost) {
+  constructor(core: Core, host: DecisionHost, streams: () => StreamBridge) {
     this.#core = core;
     this.#host = host;
+    this.#streams = streams;
   }
 
   /** Serves `server`'s upgrades (the { server } mode); returns what undoes it. */
@@ -81,12 +86,8 @@ export class HttpTakeover {
     const events = this.#host.events;
     socket.on('error', () => socket.destroy());
     const handle = socketHandle(socket);
-    const tls = isEncrypted(socket);
-    if (tls || !handle || typeof handle.fd !== 'number' || handle.fd < 0) {
-      socket.destroy();
-      const message = tls ? 'epollws cannot take over TLS sockets (https.Server) yet' : 'The upgraded socket has no file descriptor to take over';
-      events.emit('error', Object.assign(new Error(message), { code: tls ? 'EPOLLWS_TLS_UNSUPPORTED' : 'EPOLLWS_NO_FD' }));
-      return { kind: 'failed' };
+    if (isEncrypted(socket) || !handle || typeof handle.fd !== 'number' || handle.fd < 0) {
+      return this.#takeStream(request, socket, head, servePath);
     }
     // Read the addresses while node's handle is open: net.Socket caches them, so that
     // request.socket.remoteAddress (ws's FAQ) still answers after the socket is destroyed.
@@ -109,6 +110,22 @@ export class HttpTakeover {
       return { kind: 'refused', error: result.failure, answered: answerRefusal };
     }
     socket.destroy(); // node's copy of the fd only: the connection lives on in the core
+    return { kind: 'pending', slot: result.slot, generation: result.generation };
+  }
+
+  // The same decision for a socket that Node keeps: the core's answer to a refused request goes
+  // out through the bridge too, unless a wsClientError listener answers on the socket itself.
+  #takeStream(request: IncomingMessage, socket: Duplex, head: Buffer, servePath: boolean): Takeover {
+    const answerRefusal = this.#host.events.listenerCount('wsClientError') === 0;
+    const bridge = this.#streams();
+    const result = this.#core.adoptStream(requestHead(request), head, servePath, answerRefusal, peerOf(socket), STREAM_WINDOW);
+    if (result.errno !== 0) {
+      socket.destroy();
+      this.#host.events.emit('error', new SystemError(result.errno, 'adopt'));
+      return { kind: 'failed' };
+    }
+    if (result.failure === undefined || answerRefusal) bridge.attach(result.slot, result.generation, socket);
+    if (result.failure !== undefined) return { kind: 'refused', error: result.failure, answered: answerRefusal };
     return { kind: 'pending', slot: result.slot, generation: result.generation };
   }
 }

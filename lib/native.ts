@@ -80,8 +80,32 @@ export interface NativeServer {
   writeRefusal(slot: number, generation: number, data: Buffer): Status;
   endRefusal(slot: number, generation: number): Status;
   bufferedAmount(slot: number, generation: number): number;
-  /** Writes the output queued outside a batch (the binding flushes after each batch itself). */
-  flush(): void;
+  /**
+   * Writes the output queued outside a batch (the binding flushes after each batch itself);
+   * returns what streams have for lib (see StreamDeliveries), or undefined.
+   */
+  flush(): StreamDeliveries | undefined;
+  /** Called after each turn in which a stream has something for lib. */
+  setStreamHandler(handler: (deliveries: StreamDeliveries) => void): void;
+  /** A stream that starts with the opening handshake (the `tls` option). Returns [slot, generation]. */
+  attachStream(address: string, port: number, family: number, window: number): [number, number];
+  /** adopt() for a socket Node keeps (TLSSocket, any Duplex): the same result. */
+  adoptStream(
+    requestHead: Buffer,
+    rest: Buffer,
+    servePath: boolean,
+    answerRefusal: boolean,
+    address: string,
+    port: number,
+    family: number,
+    window: number,
+  ): [number, number, number, number];
+  /** Bytes the stream's socket read: a CallStatus, or STREAM.INPUT_HELD (stop reading it). */
+  feed(slot: number, generation: number, bytes: Uint8Array): Status;
+  /** The socket ended (or broke: `failed`). */
+  endStream(slot: number, generation: number, failed: boolean): Status;
+  /** The socket's write() returned false (paused) or it drained. */
+  pauseStreamOutput(slot: number, generation: number, paused: boolean): Status;
   connectionCount(): number;
   destroy(): void;
   /** Topics. subscribe: the topic's count after it, 0 when nothing changed; unsubscribe: the count after, -1 when nothing changed. */
@@ -147,7 +171,15 @@ export interface NativeConstants {
   HANDSHAKE_FAILURES: NativeHandshakeFailure[];
   /** Set in CLIENT_ERROR's arg when the core holds the refusal for the user to answer. */
   CLIENT_ERROR_HELD: number;
+  /** Stream delivery flags, and feed()'s answer that the socket should stop being read. */
+  STREAM?: { WRITE_SHUT: number; CLOSED: number; RESUME_INPUT: number; INPUT_HELD: number };
 }
+
+/**
+ * What streams have for lib after a turn or a flush: four entries per stream, slot, generation,
+ * flags (NativeConstants.STREAM), and the bytes to write (undefined when none).
+ */
+export type StreamDeliveries = (number | Buffer | undefined)[];
 
 /** The core's handshake failure `index` as the error lib hands to wsClientError. */
 export function handshakeFailure(constants: NativeConstants, index: number): WebSocketError {

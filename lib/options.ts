@@ -2,7 +2,6 @@
 // synchronously from the constructor, naming the option and the value, with Node's own codes
 // (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE) so callers need not parse messages.
 import type { Server as HttpServer } from 'node:http';
-import { Server as TlsServer } from 'node:tls';
 
 import type { NativeDefaults } from './native';
 import { type NativeDeflateOptions, normalizeDeflate, type PerMessageDeflateOptions } from './permessage-deflate';
@@ -212,13 +211,6 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
   if (options.server !== undefined) {
     if (typeof (options.server as { on?: unknown } | null)?.on !== 'function') {
       throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', 'Expected the "server" option to be an http.Server');
-    }
-    if (options.server instanceof TlsServer) {
-      throw optionError(
-        TypeError,
-        'ERR_INVALID_ARG_VALUE',
-        'https.Server is not supported yet: epollws does not terminate TLS; put a TLS proxy in front of an http.Server',
-      );
     }
   }
   const portList = options.port === undefined ? [] : Array.isArray(options.port) ? options.port : [options.port];

@@ -15,6 +15,7 @@ import { HttpTakeover } from './http-takeover';
 import { checkBinding, defaultBinding } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions } from './options';
 import { RefusedSocket } from './refused-socket';
+import { StreamBridge } from './stream-bridge';
 import type { ListenerRequest, RequestSocketInfo, UpgradeRequest } from './request';
 import { NO_SOCKET, type PublishOptions, type PublishStats, Topics } from './topics';
 import { type ConnectionHost, toBytes, WebSocket, type WebSocketData } from './websocket';
@@ -64,6 +65,7 @@ export class WebSocketServer extends EventEmitter {
   #http: HttpTakeover;
   #topics: Topics;
   #detachHttpServer: (() => void) | undefined;
+  #streams: StreamBridge | undefined;
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
@@ -75,7 +77,7 @@ export class WebSocketServer extends EventEmitter {
     this.#connectionHost = { core: this.#core, maxBackpressure: this.options.maxBackpressure, topics: this.#topics };
     this.#decisionHost = { options: this.options, events: this, running: () => this.#state === State.RUNNING };
     this.#handshakes = new PendingHandshakes(this.#core);
-    this.#http = new HttpTakeover(this.#core, this.#decisionHost);
+    this.#http = new HttpTakeover(this.#core, this.#decisionHost, () => this.#streamBridge());
     if (callback) this.once('listening', callback);
     // ws's rule for refused handshakes: a 'wsClientError' listener answers them itself.
     this.on('newListener', (event: string | symbol) => {
@@ -243,8 +245,18 @@ export class WebSocketServer extends EventEmitter {
     // reserve fd are closed: a caller that counts fds after `await wss.close()` sees none left.
     setImmediate(() => {
       this.#core.destroy();
+      this.#streams?.destroyAll();
       this.emit('close');
     });
+  }
+
+  // The pump for connections whose socket Node keeps (TLS, any Duplex), made on first use.
+  #streamBridge(): StreamBridge {
+    if (this.#streams === undefined) {
+      const flags = this.#core.streamFlags();
+      this.#streams = new StreamBridge(this.#core, flags, this.options.closeTimeout);
+    }
+    return this.#streams;
   }
 
   // The socket object of a connection event, if it still stands for that connection.

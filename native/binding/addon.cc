@@ -8,6 +8,7 @@
 #include "../core/opcode.h"
 #include "../core/server.h"
 #include "../core/status.h"
+#include "../core/stream_transport.h"
 #include "server_wrap.h"
 
 namespace {
@@ -111,6 +112,12 @@ Napi::Object constants(Napi::Env env) {
   out.Set("ERRORS", errors(env));
   out.Set("HANDSHAKE_FAILURES", handshakeFailures(env));
   out.Set("CLIENT_ERROR_HELD", epollws::CLIENT_ERROR_HELD);
+  Napi::Object stream = Napi::Object::New(env);
+  stream.Set("WRITE_SHUT", static_cast<uint32_t>(epollws::StreamTransport::DELIVERY_WRITE_SHUT));
+  stream.Set("CLOSED", static_cast<uint32_t>(epollws::StreamTransport::DELIVERY_CLOSED));
+  stream.Set("RESUME_INPUT", static_cast<uint32_t>(epollws::StreamTransport::DELIVERY_RESUME_INPUT));
+  stream.Set("INPUT_HELD", epollws::Server::STREAM_INPUT_HELD);
+  out.Set("STREAM", stream);
   return out;
 }
 

@@ -87,6 +87,12 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::subscriptions>("subscriptions"),
                          InstanceMethod<&ServerWrap::subscriberCount>("subscriberCount"),
                          InstanceMethod<&ServerWrap::publishStats>("publishStats"),
+                         InstanceMethod<&ServerWrap::setStreamHandler>("setStreamHandler"),
+                         InstanceMethod<&ServerWrap::attachStream>("attachStream"),
+                         InstanceMethod<&ServerWrap::adoptStream>("adoptStream"),
+                         InstanceMethod<&ServerWrap::feed>("feed"),
+                         InstanceMethod<&ServerWrap::endStream>("endStream"),
+                         InstanceMethod<&ServerWrap::pauseStreamOutput>("pauseStreamOutput"),
                      });
 }
 
@@ -266,6 +272,11 @@ void ServerWrap::deliverEvents() {
     releaseRecordsAfterBurst(count);
   }
   if (destroyed_) return;  // the user destroyed the server from inside the batch
+  if (server_->hasStreams()) {
+    server_->flush();  // endTurn's flush then finds nothing: the streams get their bytes first
+    deliverStreams();
+    if (destroyed_) return;
+  }
   server_->endTurn();
   if (freedMemoryPending()) scheduleTrailingTrim(env);
   rearmTimer();
@@ -513,13 +524,13 @@ Napi::Value ServerWrap::bufferedAmount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(server_->bufferedAmount(idFrom(info))));
 }
 
-// Writes everything queued outside a batch (JS calls this once at the end of the tick).
+// Writes everything queued outside a batch (JS calls this once at the end of the tick); returns
+// what the streams have for lib (see takeDeliveries), or undefined.
 Napi::Value ServerWrap::flush(const Napi::CallbackInfo& info) {
-  if (!destroyed_) {
-    server_->flush();
-    rearmTimer();
-  }
-  return info.Env().Undefined();
+  if (destroyed_) return info.Env().Undefined();
+  server_->flush();
+  rearmTimer();
+  return takeDeliveries();
 }
 
 Napi::Value ServerWrap::connectionCount(const Napi::CallbackInfo& info) {

@@ -53,6 +53,15 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value publishStats(const Napi::CallbackInfo& info);
   static napi_value publishRaw(napi_env env, napi_callback_info info);
   const std::string& topicArgument(const Napi::Value& value);
+  // Streams (stream_wrap.cc).
+  Napi::Value setStreamHandler(const Napi::CallbackInfo& info);
+  Napi::Value attachStream(const Napi::CallbackInfo& info);
+  Napi::Value adoptStream(const Napi::CallbackInfo& info);
+  Napi::Value feed(const Napi::CallbackInfo& info);
+  Napi::Value endStream(const Napi::CallbackInfo& info);
+  Napi::Value pauseStreamOutput(const Napi::CallbackInfo& info);
+  Napi::Value takeDeliveries();
+  void deliverStreams();
 
   static void onPoll(uv_poll_t* handle, int status, int events);
   static void onTimer(uv_timer_t* handle);
@@ -74,6 +83,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   size_t recordsCapacity_ = 0;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   EventBatch delivering_;
+  Napi::FunctionReference streamHandler_;
+  std::vector<Server::StreamDelivery> deliveries_;
   std::string scratch_;  // UTF-8 of a string being sent
   std::string topic_;    // UTF-8 of a topic name
   bool destroyed_ = false;

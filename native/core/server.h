@@ -120,9 +120,29 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
     bool closed = true;      // the connection is gone (destroy the socket once `out` is written)
   };
   ConnectionId attachStream(PeerAddress peer, size_t window);
+  // adoptHandshake() for a stream: a socket Node owns whose upgrade request node:http read (a
+  // TLSSocket of an https.Server, any Duplex). The same checks and results; no fd to dup.
+  AdoptResult adoptStream(PeerAddress peer, size_t window, std::string_view requestHead, const uint8_t* rest,
+                          size_t restLength, bool servePath, bool answerRefusal);
+  // OK, STREAM_INPUT_HELD (OK, and stop reading the socket until DELIVERY_RESUME_INPUT), CLOSED.
+  static constexpr int STREAM_INPUT_HELD = 1;
   int feed(ConnectionId id, const uint8_t* bytes, size_t length);
-  int streamEnded(ConnectionId id);
+  // `failed`: the socket broke (reset, error) rather than ended; the connection closes as on ECONNRESET.
+  int streamEnded(ConnectionId id, bool failed = false);
   StreamOutput takeOutput(ConnectionId id, ByteBuffer& out);
+  // For a driver with many streams: appends to `out` what every stream has for it (see
+  // StreamTransport::takeDelivery), so it learns which streams have output without asking each.
+  // Call it after flush() and before the turn's slots are released (the binding: flush(),
+  // takeDeliveries(), endTurn()), or a stream closed in the turn is released with its last bytes.
+  struct StreamDelivery {
+    ConnectionId id;
+    ByteBuffer bytes;
+    uint8_t flags = 0;  // StreamTransport::DELIVERY_*
+  };
+  void takeDeliveries(std::vector<StreamDelivery>& out);
+  bool hasStreams() const { return !streams_.empty(); }
+  // The driver's socket stopped draining (paused) or drained again; see StreamTransport.
+  int pauseStreamOutput(ConnectionId id, bool paused);
   // Output queued in every connection together (what maxTotalBackpressure bounds).
   size_t totalBuffered() const { return totalQueued_; }
 
@@ -186,6 +206,9 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   void finishHandshakeHead(Connection* conn, const uint8_t* rest, size_t restLen);
   void refuseHandshake(Connection* conn, HandshakeFailure failure);
   void queueClientError(Connection* conn, HandshakeFailure failure, bool held);
+  void adoptRequest(Connection* conn, AdoptResult& result, std::string_view requestHead, const uint8_t* rest,
+                    size_t restLength, bool servePath, bool answerRefusal);
+  Connection* addStream(PeerAddress peer, size_t window);
   Connection* heldRefusal(ConnectionId id) const;
   // The connection's own behaviour, delegated (connection.cc).
   void onReady(Connection* conn, uint32_t events);  // readiness from epoll or serviceStreams()

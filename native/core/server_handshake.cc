@@ -251,6 +251,13 @@ Server::AdoptResult Server::adoptHandshake(int fd, std::string_view requestHead,
     result.error = EBADF;
     return result;
   }
+  adoptRequest(conn, result, requestHead, rest, restLength, servePath, answerRefusal);
+  return result;
+}
+
+// The part of an adoption that is the same whatever carries the bytes (an fd, a stream).
+void Server::adoptRequest(Connection* conn, AdoptResult& result, std::string_view requestHead, const uint8_t* rest,
+                          size_t restLength, bool servePath, bool answerRefusal) {
   result.id = {conn->slot, conn->generation};
   HandshakeState& hs = *conn->handshake();
   hs.adopted = true;
@@ -277,7 +284,6 @@ Server::AdoptResult Server::adoptHandshake(int fd, std::string_view requestHead,
   } else {
     closeConnection(conn);  // the user answers on node's socket; the core's copy just goes
   }
-  return result;
 }
 
 }  // namespace epollws

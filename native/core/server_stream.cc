@@ -2,22 +2,63 @@
 // the readiness a stream has in place of epoll's (see stream_transport.h).
 #include <sys/epoll.h>
 
+#include <cerrno>
+
 #include "server.h"
 #include "stream_transport.h"
 
 namespace epollws {
 
-ConnectionId Server::attachStream(PeerAddress peer, size_t window) {
+Connection* Server::addStream(PeerAddress peer, size_t window) {
   Connection* conn = addConnection(-1);  // no fd: the reactor has nothing to watch
-  if (!conn) return {UINT32_MAX, 0};     // never a valid slot
+  if (!conn) return nullptr;
   conn->ensureExtras().transport = std::make_unique<StreamTransport>(std::move(peer), window);
+  streams_.push_back({conn->slot, conn->generation});
+  return conn;
+}
+
+ConnectionId Server::attachStream(PeerAddress peer, size_t window) {
+  Connection* conn = addStream(std::move(peer), window);
+  if (!conn) return {UINT32_MAX, 0};  // never a valid slot
   if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
     conn->handshake()->refuseStatus = 503;
   }
   setDeadline(conn, options_.handshakeTimeoutMs);
-  ConnectionId id{conn->slot, conn->generation};
-  streams_.push_back(id);
-  return id;
+  return {conn->slot, conn->generation};
+}
+
+Server::AdoptResult Server::adoptStream(PeerAddress peer, size_t window, std::string_view requestHead,
+                                        const uint8_t* rest, size_t restLength, bool servePath, bool answerRefusal) {
+  AdoptResult result;
+  Connection* conn = addStream(std::move(peer), window);
+  if (!conn) {
+    result.error = ENOMEM;
+    return result;
+  }
+  adoptRequest(conn, result, requestHead, rest, restLength, servePath, answerRefusal);
+  return result;
+}
+
+void Server::takeDeliveries(std::vector<StreamDelivery>& out) {
+  bool wake = false;
+  for (ConnectionId id : streams_) {
+    Connection* conn = lookup(id);
+    if (!conn) continue;  // released; serviceStreams prunes it
+    StreamDelivery delivery{id, ByteBuffer(), 0};
+    if (!conn->extras->transport->asStream()->takeDelivery(delivery.bytes, delivery.flags)) continue;
+    // Room again in the send buffer: a connection waiting for it is written in the next turn.
+    if (!delivery.bytes.empty() && conn->writeArmed) wake = true;
+    out.push_back(std::move(delivery));
+  }
+  if (wake) noteEventQueued();
+}
+
+int Server::pauseStreamOutput(ConnectionId id, bool paused) {
+  StreamTransport* stream = streamOf(id);
+  if (!stream) return static_cast<int>(CallStatus::CLOSED);
+  stream->pauseOutput(paused);
+  if (!paused && stream->hasOutput()) noteEventQueued();  // the next turn hands it over
+  return static_cast<int>(CallStatus::OK);
 }
 
 StreamTransport* Server::streamOf(ConnectionId id) const {
@@ -29,15 +70,15 @@ StreamTransport* Server::streamOf(ConnectionId id) const {
 int Server::feed(ConnectionId id, const uint8_t* bytes, size_t length) {
   StreamTransport* stream = streamOf(id);
   if (!stream || stream->closed()) return static_cast<int>(CallStatus::CLOSED);
-  stream->feed(bytes, length);
+  bool held = stream->feed(bytes, length);
   noteEventQueued();  // the driver runs a turn to read them
-  return static_cast<int>(CallStatus::OK);
+  return held ? STREAM_INPUT_HELD : static_cast<int>(CallStatus::OK);
 }
 
-int Server::streamEnded(ConnectionId id) {
+int Server::streamEnded(ConnectionId id, bool failed) {
   StreamTransport* stream = streamOf(id);
   if (!stream || stream->closed()) return static_cast<int>(CallStatus::CLOSED);
-  stream->end();
+  stream->end(failed);
   noteEventQueued();
   return static_cast<int>(CallStatus::OK);
 }

@@ -6,13 +6,45 @@
 
 namespace epollws {
 
-void StreamTransport::feed(const uint8_t* bytes, size_t length) {
-  if (closed_ || ended_) return;  // a closed socket discards what still arrives
+bool StreamTransport::feed(const uint8_t* bytes, size_t length) {
+  if (closed_ || ended_) return false;  // a closed socket discards what still arrives
   if (inputBegin_ == input_.size()) {
     input_.clear();  // everything was read: start over at the front, keeping the capacity
     inputBegin_ = 0;
+  } else if (inputBegin_ > input_.size() / 2) {
+    input_.eraseFront(inputBegin_);  // mostly read: move the rest down rather than grow
+    inputBegin_ = 0;
   }
   input_.append(bytes, length);
+  if (input_.size() - inputBegin_ >= INPUT_HIGH) inputHeld_ = true;
+  return inputHeld_;
+}
+
+bool StreamTransport::takeDelivery(ByteBuffer& out, uint8_t& flags) {
+  flags = 0;
+  if (!output_.empty() && (!outputPaused_ || closed_)) {
+    // Large output changes hands whole (no copy, and no large buffer kept by an idle stream);
+    // small output is copied so the buffer's capacity serves the next turn.
+    if (output_.size() >= 64 * 1024) {
+      out = std::move(output_);
+    } else {
+      out.append(output_.data(), output_.size());
+      output_.clear();
+    }
+  }
+  if (writeShut_ && !shutReported_) {
+    shutReported_ = true;
+    flags |= DELIVERY_WRITE_SHUT;
+  }
+  if (closed_ && !closeReported_) {
+    closeReported_ = true;
+    flags |= DELIVERY_CLOSED;
+  }
+  if (inputHeld_ && !closed_ && input_.size() - inputBegin_ <= INPUT_LOW) {
+    inputHeld_ = false;
+    flags |= DELIVERY_RESUME_INPUT;
+  }
+  return flags != 0 || !out.empty();
 }
 
 size_t StreamTransport::takeOutput(ByteBuffer& out) {
@@ -30,12 +62,13 @@ IoResult StreamTransport::read(uint8_t* buffer, size_t capacity) {
     inputBegin_ += n;
     return {IoResult::Status::OK, n};
   }
+  if (failed_) return {IoResult::Status::FAILED, 0};
   if (ended_) return {IoResult::Status::END, 0};
   return {IoResult::Status::WOULD_BLOCK, 0};
 }
 
 IoResult StreamTransport::writev(const iovec* parts, int count) {
-  if (closed_ || writeShut_) return {IoResult::Status::FAILED, 0};  // EPIPE
+  if (closed_ || writeShut_ || failed_) return {IoResult::Status::FAILED, 0};  // EPIPE
   if (output_.size() >= window_) return {IoResult::Status::WOULD_BLOCK, 0};
   size_t room = window_ - output_.size();
   size_t done = 0;

@@ -1,7 +1,11 @@
-import { createServer } from 'http';
+import { createServer } from 'https';
+import { readFileSync } from 'fs';
 import { WebSocketServer } from '../../dist/index.mjs';
 
-const server = createServer();
+const server = createServer({
+  cert: readFileSync('/path/to/cert.pem'),
+  key: readFileSync('/path/to/key.pem')
+});
 const wss = new WebSocketServer({ server });
 
 wss.on('connection', function connection(ws) {

@@ -2,8 +2,8 @@
 //
 // Each test/compat/<example>.mjs is the README's code block with one change: the module it
 // imports ('ws' -> '../../dist/index.mjs'). The first suite checks that against the README in
-// node_modules/ws, line by line. (Only the "External HTTP/S server" example differs further: it uses
-// node:http, because epollws does not terminate TLS.)
+// node_modules/ws, line by line. The "External HTTP/S server" example is the README's https one: it
+// runs with a throwaway certificate (test/helpers/tls-certs.mjs) and a client that trusts its CA.
 //
 // The other suites run every example twice, on epollws and on ws itself (the same file with the
 // import pointed back at ws), and drive both with the ws client, so every assertion is checked
@@ -19,7 +19,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -27,6 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { WebSocketServer as EpollwsServer } from '../../dist/index.mjs';
 import { withTimeout, sleep as delay } from '../helpers/timeout.mjs';
+import { caCert, certFor } from '../helpers/tls-certs.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -107,19 +107,6 @@ describe('ws-compat: the examples are ws README code with only the import change
         removed: [importLine],
         added: [importLine.replace("'ws'", EPOLLWS_IMPORT)],
       };
-      if (name === 'external-http-server') {
-        // https with a certificate in the README; epollws serves WebSockets on node:http only.
-        expected.removed = [
-          "import { createServer } from 'https';",
-          "import { readFileSync } from 'fs';",
-          importLine,
-          'const server = createServer({',
-          "  cert: readFileSync('/path/to/cert.pem'),",
-          "  key: readFileSync('/path/to/key.pem')",
-          '});',
-        ];
-        expected.added = ["import { createServer } from 'http';", importLine.replace("'ws'", EPOLLWS_IMPORT), 'const server = createServer();'];
-      }
       assert.deepEqual({ removed, added }, expected);
     });
   }
@@ -162,7 +149,9 @@ async function runExample(name, impl) {
   code = code.replace(EPOLLWS_IMPORT, `'${IMPLS[impl]}'`)
     .replace('{ port: 8080 }', '{ port: 0 }')
     .replace('server.listen(8080);', 'server.listen(0);')
-    .replace('}, 30000);', `}, ${HEARTBEAT_MS});`);
+    .replace('}, 30000);', `}, ${HEARTBEAT_MS});`)
+    .replace("'/path/to/cert.pem'", JSON.stringify(certFor('localhost').certFile))
+    .replace("'/path/to/key.pem'", JSON.stringify(certFor('localhost').keyFile));
   assert.ok(!code.includes('8080'), 'every port was replaced');
   const file = path.join(tmpDir, `${name}.${impl}.mjs`);
   fs.writeFileSync(file, code + HARNESS);
@@ -219,7 +208,7 @@ async function runExample(name, impl) {
     proc.waitFor(/^HARNESS listening \d+$/),
     exited.then(() => { throw new Error(`${name} on ${impl} exited early:\n${output}`); }),
   ])).split('listening ');
-  proc.url = `ws://127.0.0.1:${port}`;
+  proc.url = code.includes("from 'https'") ? `wss://127.0.0.1:${port}` : `ws://127.0.0.1:${port}`;
   return proc;
 }
 
@@ -286,15 +275,16 @@ for (const impl of Object.keys(IMPLS)) {
       await proc.closeAndExit();
     });
 
-    it('External HTTP server: the same on a node:http server\'s port', async () => {
+    it('External HTTPS server: the same over TLS on an https.Server\'s port', async () => {
       proc = await runExample('external-http-server', impl);
-      const ws = track(client(proc.url));
+      assert.match(proc.url, /^wss:/);
+      const ws = track(client(proc.url, { ca: caCert() }));
       const first = nextMessage(ws);
       await ws.opened;
       assert.deepEqual(await first, { data: 'something', isBinary: false });
       await proc.waitFor(new RegExp(`^HARNESS connection 0 / ${LOOPBACK}$`));
-      ws.send('over http');
-      await proc.waitFor(/^received: over http$/);
+      ws.send('over https');
+      await proc.waitFor(/^received: over https$/);
       await closeAll([ws]);
       await proc.closeAndExit();
     });
@@ -407,11 +397,6 @@ for (const impl of Object.keys(IMPLS)) {
 }
 
 describe('ws-compat: the documented differences', () => {
-  it('an https.Server is refused with a TypeError (epollws does not terminate TLS)', () => {
-    const server = https.createServer();
-    assert.throws(() => new EpollwsServer({ server }), (error) => error instanceof TypeError && /TLS/.test(error.message));
-  });
-
   it("the default export's OPEN is WebSocket.OPEN, as the broadcast example relies on", async () => {
     const epollws = await import('../../dist/index.mjs');
     assert.equal(epollws.default.OPEN, epollws.WebSocket.OPEN);
