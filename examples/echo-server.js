@@ -4,7 +4,9 @@
 // `--max-backpressure <bytes>` sets the per-socket output bound (default 64 MiB).
 // `--deflate` turns permessage-deflate on with threshold 0 (every message goes back compressed
 // when the client negotiated it); without it the extension is declined, as by default.
+// `--tls-cert FILE --tls-key FILE` serves wss:// (PEM files) instead of ws://.
 'use strict';
+const { readFileSync } = require('node:fs');
 const { parseArgs } = require('node:util');
 const { WebSocketServer } = require('..');
 
@@ -15,8 +17,15 @@ const { values } = parseArgs({
     path: { type: 'string' },
     'max-backpressure': { type: 'string' },
     deflate: { type: 'boolean', default: false },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   },
 });
+if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+  console.error('--tls-cert and --tls-key go together');
+  process.exit(2);
+}
+const tls = values['tls-cert'] === undefined ? undefined : { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']) };
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`Invalid --port: ${values.port}`);
@@ -28,6 +37,7 @@ const server = new WebSocketServer({
   host: values.host,
   path: values.path,
   maxPayload: 16 * 1024 * 1024 + 64 * 1024,
+  ...(tls === undefined ? {} : { tls }),
   ...(values['max-backpressure'] === undefined ? {} : { maxBackpressure: Number(values['max-backpressure']) }),
   ...(values.deflate ? { perMessageDeflate: { threshold: 0 } } : {}),
 });
@@ -47,7 +57,7 @@ server.on('error', (error) => {
 server.on('listening', () => {
   const { port: bound } = server.address();
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  console.log(`listening on ws://${host}:${bound}`);
+  console.log(`listening on ${tls ? 'wss' : 'ws'}://${host}:${bound}`);
 });
 
 // close() sends every client a close frame (1001) after what was already queued for it and

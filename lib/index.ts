@@ -7,7 +7,7 @@ export type { BinaryType, SendCallback, SendOptions, WebSocketData, WebSocketEve
 export type { PublishOptions, PublishStats } from './topics';
 export { BackpressureError, WebSocketError, SystemError } from './errors';
 export type { HandshakeFailureReason } from './errors';
-export type { BackpressurePolicy, ServerOptions, UpgradeDecision, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './options';
+export type { BackpressurePolicy, ServerOptions, TlsOptions, TlsServerNameOptions, UpgradeDecision, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './options';
 export type { UpgradeRequest, RequestSocketInfo } from './request';
 export type { RefusedSocket } from './refused-socket';
 export { CONNECTING, OPEN, CLOSING, CLOSED } from './constants';

@@ -2,6 +2,7 @@
 // synchronously from the constructor, naming the option and the value, with Node's own codes
 // (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE) so callers need not parse messages.
 import type { Server as HttpServer } from 'node:http';
+import type { SecureContextOptions, TlsOptions as NodeTlsOptions } from 'node:tls';
 
 import type { NativeDefaults } from './native';
 import { type NativeDeflateOptions, normalizeDeflate, type PerMessageDeflateOptions } from './permessage-deflate';
@@ -39,6 +40,14 @@ export type UpgradeDecision =
     };
 
 export type BackpressurePolicy = 'close' | 'drop';
+
+/**
+ * TLS for the server's own ports (wss://), with node:tls's option names: key, cert, ca,
+ * passphrase, pfx, ciphers, minVersion, requestCert, ticketKeys... (PEM strings or Buffers).
+ */
+export type TlsOptions = NodeTlsOptions;
+/** One certificate chosen by SNI: the name it serves ('*.example.com' covers one label). */
+export type TlsServerNameOptions = SecureContextOptions & { serverName: string };
 
 export interface ServerOptions {
   /** A port, or several served by the same reactor (0 picks a free one). */
@@ -91,7 +100,12 @@ export interface ServerOptions {
   upgrade?: (request: UpgradeRequest) => UpgradeDecision | void | Promise<UpgradeDecision | void>;
   /** permessage-deflate (RFC 7692), ws's option: off by default; true for ws's defaults. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
-  /** Share the port of a node:http server: its upgraded sockets are taken over by the reactor. */
+  /**
+   * Serve wss:// on `port`: the options of a node:tls server, or a list of certificates chosen by
+   * SNI (entries with a `serverName`; the one without, or the first, is the default).
+   */
+  tls?: TlsOptions | (TlsOptions | TlsServerNameOptions)[];
+  /** Share the port of a node:http or node:https server: its upgraded sockets are taken over by the reactor. */
   server?: HttpServer;
   /** Neither listen nor attach: the user calls handleUpgrade() from their own 'upgrade' handler. */
   noServer?: boolean;
@@ -101,6 +115,7 @@ export interface ServerOptions {
 
 export interface NormalizedOptions {
   ports: number[];
+  tls: (TlsOptions | TlsServerNameOptions)[] | undefined;
   server: HttpServer | undefined;
   noServer: boolean;
   host: string;
@@ -235,6 +250,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     ports,
     server: options.server,
     noServer,
+    tls: tlsOptions(options.tls, options.port !== undefined),
     host: options.host ?? '',
     path: options.path ?? '',
     backlog: integerOption('backlog', options.backlog, DEFAULT_BACKLOG, 0, 0x7fffffff),
@@ -264,4 +280,16 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     upgrade: optionalFunction('upgrade', options.upgrade),
     perMessageDeflate: normalizeDeflate(options.perMessageDeflate),
   };
+}
+
+function tlsOptions(value: ServerOptions['tls'], listening: boolean): NormalizedOptions['tls'] {
+  if (value === undefined) return undefined;
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0 || !list.every((entry) => entry !== null && typeof entry === 'object')) {
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', 'Expected the "tls" option to be an object or a list of objects');
+  }
+  if (!listening) {
+    throw optionError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "tls" option goes with "port" (give an https.Server as "server" instead)');
+  }
+  return list;
 }

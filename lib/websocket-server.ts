@@ -13,9 +13,10 @@ import { SystemError, type WebSocketError } from './errors';
 import { decideUpgrade, type DecisionHost, PendingHandshakes } from './handshake';
 import { HttpTakeover } from './http-takeover';
 import { checkBinding, defaultBinding } from './native';
-import { normalizeOptions, type NormalizedOptions, type ServerOptions } from './options';
+import { normalizeOptions, type NormalizedOptions, type ServerOptions, type TlsOptions } from './options';
 import { RefusedSocket } from './refused-socket';
 import { StreamBridge } from './stream-bridge';
+import { TlsListeners } from './tls-listeners';
 import type { ListenerRequest, RequestSocketInfo, UpgradeRequest } from './request';
 import { NO_SOCKET, type PublishOptions, type PublishStats, Topics } from './topics';
 import { type ConnectionHost, toBytes, WebSocket, type WebSocketData } from './websocket';
@@ -66,6 +67,7 @@ export class WebSocketServer extends EventEmitter {
   #topics: Topics;
   #detachHttpServer: (() => void) | undefined;
   #streams: StreamBridge | undefined;
+  #tls: TlsListeners | undefined;
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
@@ -179,7 +181,37 @@ export class WebSocketServer extends EventEmitter {
     return this.#topics.stats();
   }
 
+  /** Serves `serverName` with its own certificate, chosen by SNI (the `tls` option only). */
+  addServerName(serverName: string, options: TlsOptions): this {
+    this.#tlsListeners().addServerName(serverName, options);
+    return this;
+  }
+
+  removeServerName(serverName: string): this {
+    this.#tlsListeners().removeServerName(serverName);
+    return this;
+  }
+
+  /** Replaces the default certificate for new TLS handshakes; open connections stay (renewal). */
+  setSecureContext(options: TlsOptions): void {
+    this.#tlsListeners().setSecureContext(options);
+  }
+
+  #tlsListeners(): TlsListeners {
+    if (this.#tls === undefined) throw new Error('The server has no "tls" option');
+    return this.#tls;
+  }
+
   #listen(): void {
+    if (this.options.tls) {
+      const host = { core: this.#core, bridge: () => this.#streamBridge(), events: this };
+      this.#tls = new TlsListeners(host, this.options.tls, this.options.handshakeTimeout);
+      this.#tls.listen(this.options.host, this.options.ports, this.options.backlog, (addresses) => {
+        this.#addresses = addresses;
+        if (this.#state === State.RUNNING) this.emit('listening');
+      });
+      return;
+    }
     const host = this.options.host;
     const address = host || '::';
     for (const port of this.options.ports) {
@@ -218,6 +250,7 @@ export class WebSocketServer extends EventEmitter {
     this.#detachHttpServer?.();
     this.#detachHttpServer = undefined;
     this.#core.stopListening();
+    this.#tls?.close();
     this.#addresses = [];
     if (immediately) {
       // Every connection reports its CLOSE (1006) from the core: on the next turn, or when

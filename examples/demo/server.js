@@ -10,9 +10,11 @@
 // A room is a topic: a client subscribes to its room (ws.subscribe), messages go to the room with
 // wss.publish (framed once for everyone in it), and a leave is announced with ws.publish from the
 // socket's close handler (to everyone but the one leaving).
+// `--tls-cert FILE --tls-key FILE` serves the page and the WebSocket over https:// and wss://.
 'use strict';
 const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { WebSocketServer } = require('../..');
@@ -21,8 +23,15 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   },
 });
+if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+  console.error('--tls-cert and --tls-key go together');
+  process.exit(2);
+}
+const tls = values['tls-cert'] === undefined ? undefined : { cert: fs.readFileSync(values['tls-cert']), key: fs.readFileSync(values['tls-key']) };
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`Invalid --port: ${values.port}`);
@@ -33,7 +42,7 @@ const PAGE = path.join(__dirname, 'index.html');
 const MAX_FILE = 4 * 1024 * 1024;
 const MIME = /^[\w.+-]{1,64}\/[\w.+-]{1,64}$/;
 
-const server = http.createServer((req, res) => {
+function page(req, res) {
   const { pathname } = new URL(req.url, 'http://localhost');
   if (req.method !== 'GET' || (pathname !== '/' && pathname !== '/index.html')) {
     res.writeHead(404, { 'Content-Type': 'text/plain' });
@@ -49,7 +58,8 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
     res.end(html);
   });
-});
+}
+const server = tls ? https.createServer(tls, page) : http.createServer(page);
 
 const wss = new WebSocketServer({ server, path: '/ws', maxPayload: MAX_FILE + 1024 });
 
@@ -105,7 +115,7 @@ wss.on('connection', (ws, request) => {
 
 server.listen(port, values.host, () => {
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  console.log(`demo on http://${host}:${server.address().port}`);
+  console.log(`demo on ${tls ? 'https' : 'http'}://${host}:${server.address().port}`);
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { spawnServer } from '../helpers/spawn-server.mjs';
+import { certFor, TEST_TLS } from '../helpers/tls-certs.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CHROMIUM = process.env.EPOLLWS_TEST_CHROMIUM || '/usr/bin/chromium';
@@ -59,7 +60,9 @@ describe('e2e: headless chromium', { timeout: 90_000 }, () => {
       headless: true,
       timeout: 30_000,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        // EPOLLWS_TEST_TLS: wss:// to the server, whose certificate's key is pinned here.
+        ...(TEST_TLS ? [`--ignore-certificate-errors-spki-list=${certFor('localhost').spki}`] : [])],
     });
     browser = context;
     page = context.pages()[0] || await context.newPage();

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnServer } from '../helpers/spawn-server.mjs';
+import { certFor, TEST_TLS } from '../helpers/tls-certs.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PY = process.env.EPOLLWS_TEST_PYTHON || '/usr/bin/python3';
@@ -39,7 +40,9 @@ describe('e2e: python websockets client', { timeout: 90_000 }, () => {
       t.skip(`python3-websockets not installed (${PY} -c "import websockets" failed)`);
       return;
     }
-    const r = await runPython([path.join(HERE, 'python_echo_client.py'), srv.url], 65_000);
+    // EPOLLWS_TEST_TLS: wss://, an SSL context that trusts the test CA only.
+    const tlsArgs = TEST_TLS ? [certFor('localhost').caFile] : [];
+    const r = await runPython([path.join(HERE, 'python_echo_client.py'), srv.url, ...tlsArgs], 65_000);
     let res;
     try { res = JSON.parse(r.out.trim().split('\n').pop()); } catch { res = null; }
     assert.ok(res, `python client printed no JSON (exit ${r.code} ${r.signal}):\n${r.out}\n${r.err}`);

@@ -2,19 +2,25 @@
 """Echo checks with the Python `websockets` package (Debian python3-websockets).
 
 Usage: python_echo_client.py ws://127.0.0.1:PORT
+       python_echo_client.py wss://127.0.0.1:PORT CA_FILE   (TLS, trusting only that CA)
 Prints one JSON object with the results; exit status 0 when every check passed.
 """
 import asyncio
 import json
+import ssl
 import sys
 
 import websockets
 
 
-async def main(url):
+async def main(url, cafile=None):
     results = {}
+    extra = {}
+    if url.startswith("wss:"):
+        context = ssl.create_default_context(cafile=cafile)
+        extra = {"ssl": context, "server_hostname": "localhost"}
     async with websockets.connect(url, max_size=64 * 1024 * 1024, compression=None,
-                                  open_timeout=5, close_timeout=5) as ws:
+                                  open_timeout=5, close_timeout=5, **extra) as ws:
         await ws.send("hello from python κόσμε 𝄞")
         got = await asyncio.wait_for(ws.recv(), 5)
         results["text"] = got == "hello from python κόσμε 𝄞" and isinstance(got, str)
@@ -50,7 +56,7 @@ async def main(url):
 
 if __name__ == "__main__":
     try:
-        sys.exit(asyncio.run(asyncio.wait_for(main(sys.argv[1]), 60)))
+        sys.exit(asyncio.run(asyncio.wait_for(main(*sys.argv[1:3]), 60)))
     except Exception as e:  # report, do not hang
         print(json.dumps({"ok": False, "error": repr(e)}))
         sys.exit(1)

@@ -4,7 +4,9 @@
 //
 // Importing this file has no side effects (node --test test/ runs every .mjs under test/).
 import net from 'node:net';
+import tls from 'node:tls';
 import crypto from 'node:crypto';
+import { caCert, TEST_TLS } from './tls-certs.mjs';
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa };
@@ -219,10 +221,11 @@ export class RawClient {
 
   static connect({ host = '127.0.0.1', port, timeoutMs = 5000 } = {}) {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      // EPOLLWS_TEST_TLS: the same bytes inside TLS, trusting the test CA (spawn-server.mjs).
+      const socket = TEST_TLS ? tls.connect({ host, port, ca: caCert(), servername: 'localhost' }) : net.connect({ host, port });
       socket.setNoDelay(true);
       const t = setTimeout(() => { socket.destroy(); reject(timeoutError(timeoutMs, 'connect')); }, timeoutMs);
-      socket.once('connect', () => { clearTimeout(t); resolve(new RawClient(socket)); });
+      socket.once(TEST_TLS ? 'secureConnect' : 'connect', () => { clearTimeout(t); resolve(new RawClient(socket)); });
       socket.once('error', (e) => { clearTimeout(t); reject(e); });
     });
   }

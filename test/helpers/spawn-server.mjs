@@ -5,11 +5,14 @@
 //   "ws-reference"        -> node test/helpers/reference-echo-server.mjs (ws-based stand-in)
 //   "path/to/script.js"   -> node path/to/script.js
 //   "some command args"   -> run as given (split on spaces)
-// The server gets `--port 0 --host <host>` (and any extra args) appended.
+// The server gets `--port 0 --host <host>` (and any extra args) appended; with EPOLLWS_TEST_TLS=1
+// also `--tls-cert FILE --tls-key FILE` (a throwaway localhost certificate), and it must print
+// `listening on wss://...`.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { certFor, TEST_TLS } from './tls-certs.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(HERE, '..', '..');
@@ -53,7 +56,8 @@ export function spawnServer({ host = '127.0.0.1', args = [], timeoutMs = 10_000 
   }
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT; // the server is not a test file
-  const child = spawn(cmd, [...baseArgs, '--port', '0', '--host', host, ...args], {
+  const tlsArgs = TEST_TLS ? ['--tls-cert', certFor('localhost').certFile, '--tls-key', certFor('localhost').keyFile] : [];
+  const child = spawn(cmd, [...baseArgs, '--port', '0', '--host', host, ...tlsArgs, ...args], {
     cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -89,7 +93,7 @@ export function spawnServer({ host = '127.0.0.1', args = [], timeoutMs = 10_000 
     child.stdout.on('data', (d) => {
       if (out.length < 65536) out += d;
       line += d;
-      const m = /listening on ws:\/\/(\S+):(\d+)/.exec(line);
+      const m = (TEST_TLS ? /listening on wss:\/\/(\S+):(\d+)/ : /listening on ws:\/\/(\S+):(\d+)/).exec(line);
       if (!m) return;
       clearTimeout(timer);
       line = '';
@@ -97,7 +101,7 @@ export function spawnServer({ host = '127.0.0.1', args = [], timeoutMs = 10_000 
       const urlHost = host.includes(':') ? `[${host}]` : host;
       resolve({
         host, port, pid: child.pid, name: SERVER_NAME,
-        url: `ws://${urlHost}:${port}`,
+        url: `${TEST_TLS ? 'wss' : 'ws'}://${urlHost}:${port}`,
         output: () => out,
         alive: () => !exited && child.exitCode === null && child.signalCode === null,
         stop,

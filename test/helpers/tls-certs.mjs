@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const OPENSSL = '/usr/bin/openssl';
+/** EPOLLWS_TEST_TLS=1: the conformance suites talk to the server under test over TLS. */
+export const TEST_TLS = process.env.EPOLLWS_TEST_TLS === '1';
 let state;
 
 function openssl(args, dir) {
@@ -21,7 +23,7 @@ function setup() {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
   openssl(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '2', '-subj', '/CN=epollws test CA', '-out', 'ca.pem'], dir);
-  state = { dir, ca: readFileSync(path.join(dir, 'ca.pem'), 'utf8'), certs: new Map(), serial: 1 };
+  state = { dir, ca: readFileSync(path.join(dir, 'ca.pem'), 'utf8'), caFile: path.join(dir, 'ca.pem'), certs: new Map(), serial: 1 };
 }
 
 /** The CA's certificate (PEM). */
@@ -30,7 +32,7 @@ export function caCert() {
   return state.ca;
 }
 
-/** { key, cert, keyFile, certFile, spki } for `name`, signed by the test CA. */
+/** { key, cert, keyFile, certFile, caFile, spki } for `name`, signed by the test CA. */
 export function certFor(name = 'localhost') {
   if (!state) setup();
   const known = state.certs.get(name);
@@ -47,7 +49,7 @@ export function certFor(name = 'localhost') {
   const certFile = path.join(dir, `${base}.pem`);
   const cert = readFileSync(certFile, 'utf8');
   const der = new X509Certificate(cert).publicKey.export({ type: 'spki', format: 'der' });
-  const made = { key: readFileSync(keyFile, 'utf8'), cert, keyFile, certFile, spki: createHash('sha256').update(der).digest('base64') };
+  const made = { key: readFileSync(keyFile, 'utf8'), cert, keyFile, certFile, caFile: state.caFile, spki: createHash('sha256').update(der).digest('base64') };
   state.certs.set(name, made);
   return made;
 }
