@@ -62,8 +62,9 @@ export class TlsListeners {
     for (const port of ports) {
       const server = tls.createServer(this.#defaults, (socket) => this.#serve(socket));
       // A ClientHello that is not one (plaintext HTTP, garbage, a truncated record) or a handshake
-      // past its timeout: node destroys the socket; nothing reached the core.
-      server.on('tlsClientError', () => {});
+      // past its timeout: nothing reached the core. node only reports a timeout (the socket would
+      // stay open for good), so the socket goes here.
+      server.on('tlsClientError', (_error, socket) => socket.destroy());
       server.once('error', (error) => {
         if (failed) return;
         failed = true;

@@ -30,7 +30,7 @@ describe('unit: options', () => {
   it('fills every default: the core\'s from the binding, the rest from lib', () => {
     const { handleProtocols, verifyClient, upgrade, server, ...plain } = normalize({ noServer: true });
     assert.deepEqual(plain, {
-      ports: [], noServer: true, host: '', path: '', backlog: 511,
+      ports: [], tls: undefined, noServer: true, host: '', path: '', backlog: 511,
       maxPayload: DEFAULTS.maxPayload, maxHeaderSize: DEFAULTS.maxHeaderSize, maxConnections: DEFAULTS.maxConnections,
       handshakeTimeout: DEFAULTS.handshakeTimeout, closeTimeout: DEFAULTS.closeTimeout, idleTimeout: DEFAULTS.idleTimeout,
       sendPings: DEFAULTS.sendPings, maxBackpressure: DEFAULTS.maxBackpressure,

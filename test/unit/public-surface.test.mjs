@@ -22,7 +22,7 @@ it('index.d.ts exports exactly the public names', () => {
     .sort();
   assert.deepEqual(names, [
     'AddressInfo', 'BackpressureError', 'BackpressurePolicy', 'BinaryType', 'CLOSED', 'CLOSING', 'CONNECTING', 'OPEN',
-    'HandshakeFailureReason', 'PublishOptions', 'PublishStats', 'ReadyState', 'RefusedSocket', 'RequestSocketInfo', 'SendCallback', 'SendOptions', 'Server', 'ServerOptions', 'SystemError',
+    'HandshakeFailureReason', 'PublishOptions', 'PublishStats', 'ReadyState', 'RefusedSocket', 'RequestSocketInfo', 'SendCallback', 'SendOptions', 'Server', 'ServerOptions', 'SystemError', 'TlsOptions', 'TlsServerNameOptions',
     'UpgradeDecision', 'UpgradeRequest', 'VerifyClient', 'VerifyClientCallback', 'VerifyClientInfo', 'WebSocket',
     'WebSocketData', 'WebSocketError', 'WebSocketEvents', 'WebSocketServer', 'WebSocketServerEvents',
   ].sort());
