@@ -147,11 +147,12 @@ describe('the tls option', { timeout: 60_000 }, () => {
     await withTimeout(wss.close(), 5000, 'wss.close');
   });
 
-  it('refuses a tls option without a port', () => {
+  it('refuses a tls option without a port', async () => {
     assert.throws(() => new WebSocketServer({ noServer: true, tls: {} }), { code: 'ERR_INVALID_ARG_VALUE' });
     assert.throws(() => new WebSocketServer({ port: 0, tls: 'cert' }), { code: 'ERR_INVALID_ARG_TYPE' });
     const plain = new WebSocketServer({ noServer: true });
     assert.throws(() => plain.setSecureContext({}), /tls/);
+    await plain.close();
   });
 });
 
