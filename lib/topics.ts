@@ -42,11 +42,21 @@ export function checkTopic(topic: unknown, maxBytes: number): asserts topic is s
   }
 }
 
-/** @internal One per server: the topic calls of its sockets and of the server itself. */
+/**
+ * @internal One per server: the topic calls of its sockets and of the server itself.
+ *
+ * The 'subscription' events alternate per topic (1, 0, 1, ...) and each says what the core holds
+ * when it is emitted: `#active` holds the topics last reported with 1. A closed socket's topics end
+ * in the core before JS hears of it (its SUBSCRIPTION record comes with the CLOSE), and JS may have
+ * subscribed another socket to such a topic meanwhile (in a 'close' listener, or after a
+ * terminate()): then the topic never stopped being active as far as the listener knows, and no
+ * event is emitted at all.
+ */
 export class Topics {
   readonly #core: Core;
   readonly #maxBytes: number;
   readonly #changed: (topic: string, count: number) => void;
+  readonly #active = new Set<string>();
 
   /** `changed(topic, count)` runs when a topic gets its first subscriber (1) or loses its last (0). */
   constructor(core: Core, changed: (topic: string, count: number) => void) {
@@ -58,15 +68,25 @@ export class Topics {
   subscribe(slot: number, generation: number, topic: string): boolean {
     checkTopic(topic, this.#maxBytes);
     const count = this.#core.subscribe(slot, generation, topic);
-    if (count === 1) this.#changed(topic, 1);
+    if (count > 0 && !this.#active.has(topic)) {
+      this.#active.add(topic);
+      this.#changed(topic, 1);
+    }
     return count > 0;
   }
 
   unsubscribe(slot: number, generation: number, topic: string): boolean {
     checkTopic(topic, this.#maxBytes);
     const count = this.#core.unsubscribe(slot, generation, topic);
-    if (count === 0) this.#changed(topic, 0);
+    if (count === 0) this.ended(topic);
     return count >= 0;
+  }
+
+  /** The topic's count reached 0 (an unsubscribe, or the core's SUBSCRIPTION event for a closed socket). */
+  ended(topic: string): void {
+    if (!this.#active.has(topic) || this.#core.subscriberCount(topic) !== 0) return;
+    this.#active.delete(topic);
+    this.#changed(topic, 0);
   }
 
   isSubscribed(slot: number, generation: number, topic: string): boolean {

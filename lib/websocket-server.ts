@@ -351,8 +351,8 @@ export class WebSocketServer extends EventEmitter {
     stopped: (): void => {
       this.#maybeFinishClose();
     },
-    subscription: (topic: string, count: number): void => {
-      this.emit('subscription', topic, count);
+    subscription: (topic: string): void => {
+      this.#topics.ended(topic);
     },
   };
 

@@ -126,6 +126,23 @@ describe('api: topics', { timeout: 120_000 }, () => {
     assert.deepEqual(await ended, ['pair', 0]);
   });
 
+  it('a topic re-subscribed from the close listener of its last subscriber never reports 0', async () => {
+    const server = await h.startServer();
+    const [a, b] = await group(server, 2);
+    const changes = [];
+    server.on('subscription', (topic, count) => changes.push(`${topic}:${count}`));
+    a.socket.subscribe('t');
+    a.socket.on('close', () => assert.equal(b.socket.subscribe('t'), true));
+    const closed = nextEvent(a.socket, 'close');
+    a.socket.terminate();
+    await closed;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(changes, ['t:1'], 'the topic never stopped being active for the listener');
+    assert.equal(server.subscriberCount('t'), 1);
+    b.socket.unsubscribe('t');
+    assert.deepEqual(changes, ['t:1', 't:0']);
+  });
+
   it('subscribe, publish and unsubscribe from a message batch, a timer, a promise and setImmediate all take effect', async () => {
     const server = await h.startServer();
     const [a, b] = await group(server, 2);
