@@ -50,18 +50,50 @@ void MessageAssembler::resume() {
 // size), and inflated text is validated as it comes: the parser cannot see it.
 bool MessageAssembler::onCompressedChunk(Opcode /*messageOpcode*/, const uint8_t* data, size_t len, bool first,
                                          bool last) {
+  using Status = PerMessageDeflate::InflateStatus;
   PerMessageDeflate* codec = conn_.deflate();
-  ByteBuffer& message = conn_.message;
-  if (first) {
-    message.clear();
-    codec->inflatedUtf8().reset();
+  if (first) codec->inflatedUtf8().reset();
+  if (first && last) {
+    // A whole message in one chunk (the common case) is inflated into the thread's scratch
+    // buffer, so an idle connection keeps no inflate buffer of its own.
+    ByteBuffer& scratch = PerMessageDeflate::inflateScratch();
+    scratch.clear();
+    Status status = codec->inflate(data, len, true, scratch, host_.options.maxPayload, PerMessageDeflate::INFLATE_BUDGET);
+    if (status == Status::OK && !conn_.messageBinary &&
+        !(codec->inflatedUtf8().feed(scratch.data(), scratch.size()) && codec->inflatedUtf8().complete())) {
+      scratch.clear();
+      return failInflate(ErrorCode::INVALID_UTF8);
+    }
+    if (status == Status::OK) {
+      uint32_t flags = conn_.messageBinary ? MESSAGE_BINARY : 0;
+      if (scratch.size() < EXTERNAL_MESSAGE_MIN) {
+        host_.batch.addCopy(EventKind::MESSAGE, conn_.slot, conn_.generation, scratch.data(), scratch.size(), flags);
+      } else {
+        host_.batch.addExternal(EventKind::MESSAGE, conn_.slot, conn_.generation, std::move(scratch), flags);
+      }
+      PerMessageDeflate::trimScratch();
+      return false;
+    }
+    // Paused or failed: from here on the message is the connection's own.
+    conn_.message = std::move(scratch);
+    bool stop = afterInflate(static_cast<int>(status), 0, last);
+    if (status == Status::PAUSED) pausedAt_ = data + len;
+    return stop;
   }
+  ByteBuffer& message = conn_.message;
+  if (first) message.clear();
   size_t before = message.size();
-  PerMessageDeflate::InflateStatus status =
-      codec->inflate(data, len, last, message, host_.options.maxPayload, PerMessageDeflate::INFLATE_BUDGET);
+  Status status = codec->inflate(data, len, last, message, host_.options.maxPayload, PerMessageDeflate::INFLATE_BUDGET);
   bool stop = afterInflate(static_cast<int>(status), before, last);
-  if (status == PerMessageDeflate::InflateStatus::PAUSED) pausedAt_ = data + len;
+  if (status == Status::PAUSED) pausedAt_ = data + len;
   return stop;
+}
+
+bool MessageAssembler::failInflate(ErrorCode error) {
+  conn_.message.release();
+  conn_.parser.abandon();
+  onProtocolError(error);
+  return true;  // the connection is failing: nothing more is parsed
 }
 
 bool MessageAssembler::afterInflate(int result, size_t before, bool last) {
@@ -81,12 +113,7 @@ bool MessageAssembler::afterInflate(int result, size_t before, bool last) {
       error = ErrorCode::INVALID_UTF8;
     }
   }
-  if (error != ErrorCode::NONE) {
-    message.release();
-    conn_.parser.abandon();
-    onProtocolError(error);
-    return true;  // the connection is failing: nothing more is parsed
-  }
+  if (error != ErrorCode::NONE) return failInflate(error);
   if (status == Status::PAUSED) {
     host_.owner.onInflateStalled(conn_);
     return true;  // the parser stops here; the rest waits for the next turn

@@ -46,6 +46,7 @@ class MessageAssembler {
   bool onCompressedChunk(Opcode messageOpcode, const uint8_t* data, size_t len, bool first, bool last);
   // After an inflate call: checks and emits (true: the connection failed or the inflate paused).
   bool afterInflate(int status, size_t before, bool last);
+  bool failInflate(ErrorCode error);
   void finishReassembly();
 
   ConnectionHost& host_;

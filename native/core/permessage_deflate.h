@@ -1,6 +1,6 @@
 // permessage-deflate's codec for one connection (RFC 7692): the inflater for the client's messages
-// and the deflater for ours, each a zlib stream created when the first compressed message needs it
-// and kept for context takeover (reset after each message when the negotiation said so). This is
+// and the deflater for ours, zlib streams borrowed from a per-thread pool for the length of a
+// message, with the sliding windows kept between messages for context takeover. This is
 // the only core file that includes <zlib.h> (permessage_deflate.cc): inside the addon zlib comes
 // from the running node binary, in the tests and fuzzers from the system's libz.
 //
@@ -56,6 +56,8 @@ class PerMessageDeflate {
   // The reusable buffer compressed frames are built in (one per thread: a Server runs on one),
   // and trimScratch() gives back what a large message grew it to.
   static ByteBuffer& scratch();
+  // Where a message that arrived whole is inflated (also one per thread; trimmed by trimScratch()).
+  static ByteBuffer& inflateScratch();
   static void trimScratch();
 
   const DeflateParams& params() const { return params_; }
@@ -70,6 +72,8 @@ class PerMessageDeflate {
  private:
   bool ensureInflater();
   bool ensureDeflater();
+  void releaseInflater();  // back to the thread's pool (or freed)
+  void releaseDeflater();
   // Inflates `in` into `out` until it is used up (OK), `limit` is reached with work left (PAUSED:
   // the inflater's next_in/avail_in say what is left), or an error.
   InflateStatus run(const uint8_t* in, size_t len, ByteBuffer& out, uint64_t maxPayload, size_t limit);
@@ -82,6 +86,9 @@ class PerMessageDeflate {
   z_stream_s* inflater_ = nullptr;
   z_stream_s* deflater_ = nullptr;
   Utf8Validator utf8_;
+  // The sliding windows an idle connection keeps instead of zlib streams (context takeover).
+  ByteBuffer inWindow_;
+  ByteBuffer outWindow_;
   // A paused inflate: the compressed bytes not yet inflated, whether the 00 00 ff ff tail and the
   // end of the message follow them, and the wire bytes behind the paused chunk.
   ByteBuffer pendingIn_;
