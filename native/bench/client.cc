@@ -115,6 +115,10 @@ void Connection::onEvents(uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected();
     return;
   }
+  if (state_ == State::kTls) {
+    driveTls();
+    return;
+  }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) onReadable();
   if ((events & EPOLLOUT) && fd_.get() >= 0) flush();
 }
@@ -124,6 +128,64 @@ void Connection::onConnected() {
   socklen_t len = sizeof err;
   getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0) fail("connection %u: connect to %s: %s", id_, hostHeader_.c_str(), std::strerror(err));
+  if (shared_.tls) {
+    ssl_ = SSL_new(shared_.tls);
+    if (!ssl_) fail("SSL_new failed");
+    SSL_set_fd(ssl_, fd_.get());
+    SSL_set_tlsext_host_name(ssl_, "localhost");
+    SSL_set_connect_state(ssl_);
+    state_ = State::kTls;
+    driveTls();
+    return;
+  }
+  sendUpgrade();
+}
+
+void Connection::driveTls() {
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    sendUpgrade();
+    return;
+  }
+  int err = SSL_get_error(ssl_, r);
+  if (err == SSL_ERROR_WANT_READ) {
+    setWantWrite(false);
+  } else if (err == SSL_ERROR_WANT_WRITE) {
+    setWantWrite(true);
+  } else {
+    fail("connection %u: TLS handshake failed (SSL error %d)", id_, err);
+  }
+}
+
+ssize_t Connection::ioRead(uint8_t* buf, size_t len) {
+  if (!ssl_) return ::recv(fd_.get(), buf, len, 0);
+  int n = SSL_read(ssl_, buf, static_cast<int>(len > (1u << 30) ? (1u << 30) : len));
+  if (n > 0) return n;
+  int err = SSL_get_error(ssl_, n);
+  if (err == SSL_ERROR_ZERO_RETURN) return 0;
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (err == SSL_ERROR_SYSCALL && n == 0) return 0;
+  errno = EPROTO;
+  return -1;
+}
+
+ssize_t Connection::ioWrite(const uint8_t* buf, size_t len) {
+  if (!ssl_) return ::send(fd_.get(), buf, len, MSG_NOSIGNAL);
+  int n = SSL_write(ssl_, buf, static_cast<int>(len > (1u << 30) ? (1u << 30) : len));
+  if (n > 0) return n;
+  int err = SSL_get_error(ssl_, n);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  errno = EPIPE;
+  return -1;
+}
+
+void Connection::sendUpgrade() {
   uint8_t raw[16];
   if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) fail("getrandom failed");
   std::string key = base64(raw, sizeof raw);
@@ -142,9 +204,11 @@ void Connection::onConnected() {
 }
 
 void Connection::onReadable() {
-  for (int round = 0; round < 4; ++round) {
+  // TLS hands out one record (16 KiB at most) per read: read until it has nothing, not 4 times.
+  int rounds = ssl_ ? 256 : 4;
+  for (int round = 0; round < rounds; ++round) {
     uint8_t* buf = shared_.readBuf.data();
-    ssize_t n = ::recv(fd_.get(), buf, shared_.readBuf.size(), 0);
+    ssize_t n = ioRead(buf, shared_.readBuf.size());
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;
       fail("connection %u: recv: %s", id_, std::strerror(errno));
@@ -156,7 +220,7 @@ void Connection::onReadable() {
       parseFrames(buf, static_cast<size_t>(n));
     }
     // A short read means the socket is drained; level-triggered epoll reports any later data.
-    if (static_cast<size_t>(n) < shared_.readBuf.size()) break;
+    if (!ssl_ && static_cast<size_t>(n) < shared_.readBuf.size()) break;
   }
   flush();
 }
@@ -393,7 +457,7 @@ uint8_t* Connection::reserveOut(size_t n) {
 
 void Connection::flush() {
   while (outOff_ < out_.size()) {
-    ssize_t n = ::send(fd_.get(), out_.data() + outOff_, out_.size() - outOff_, MSG_NOSIGNAL);
+    ssize_t n = ioWrite(out_.data() + outOff_, out_.size() - outOff_);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {

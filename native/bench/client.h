@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +37,7 @@ struct Shared {
   explicit Shared(const Options& o) : opts(o) {}
   const Options& opts;
   int epollFd = -1;
+  SSL_CTX* tls = nullptr;    // set with --tls: every connection runs TLS under the WebSocket
   uint64_t now = 0;          // refreshed once per epoll batch: one clock read for many messages
   bool sending = true;       // false once the measured window ended: stop issuing new messages
   uint64_t maskState = 1;    // xorshift state for frame masks
@@ -52,6 +55,9 @@ struct Shared {
 class Connection {
  public:
   Connection(Shared& shared, uint32_t id) : shared_(shared), id_(id) {}
+  ~Connection() {
+    if (ssl_) SSL_free(ssl_);
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -66,9 +72,14 @@ class Connection {
   }
 
  private:
-  enum class State { kIdle, kConnecting, kHandshake, kOpen };
+  enum class State { kIdle, kConnecting, kTls, kHandshake, kOpen };
 
   void onConnected();
+  void driveTls();
+  void sendUpgrade();
+  // recv/send, through TLS when on: -1 with errno EAGAIN when nothing moved now.
+  ssize_t ioRead(uint8_t* buf, size_t len);
+  ssize_t ioWrite(const uint8_t* buf, size_t len);
   void onReadable();
   void readHandshake(const uint8_t* data, size_t len);
   void checkHandshakeResponse(const std::string& head);
@@ -88,6 +99,7 @@ class Connection {
   uint32_t id_;
   State state_ = State::kIdle;
   UniqueFd fd_;
+  SSL* ssl_ = nullptr;
   bool wantWrite_ = false;
   std::string hostHeader_;
   std::string expectedAccept_;

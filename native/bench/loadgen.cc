@@ -199,6 +199,13 @@ int run(const Options& o) {
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (epoll.get() < 0) fail("epoll_create1: %s", std::strerror(errno));
   sh.epollFd = epoll.get();
+  if (o.tls) {
+    sh.tls = SSL_CTX_new(TLS_client_method());
+    if (!sh.tls) fail("SSL_CTX_new failed");
+    SSL_CTX_set_verify(sh.tls, SSL_VERIFY_NONE, nullptr);  // a benchmark: the server's certificate is a test one
+    // flush() retries with the same bytes after WANT_WRITE; partial writes keep it like send().
+    SSL_CTX_set_mode(sh.tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  }
   if (getrandom(&sh.maskState, sizeof sh.maskState, 0) != sizeof sh.maskState) fail("getrandom failed");
   sh.maskState |= 1;  // xorshift must not start at zero
 

@@ -23,6 +23,7 @@ struct Options {
   double warmup = 1.0;
   double hold = 0.0;
   bool connectMode = false;
+  bool tls = false;  // wss: TLS (any certificate accepted, SNI "localhost") under the WebSocket
   uint32_t handshakeConcurrency = 256;
   pid_t serverPid = 0;
   bool json = false;

@@ -11,6 +11,9 @@
 // that it receives every message in order), against epollws's wss.publish, epollws's own loop over
 // its sockets, uWebSockets.js's app.publish and ws's loop (scripts/bench/servers/fanout-*.mjs).
 //
+// (i)-(k) are TLS (wss echo, TLS handshakes/s, memory per TLS connection): scripts/bench/tls.mjs,
+// run at the end (or alone with --only i / tls), writing docs/bench/TLS.md.
+//
 // Writes bench/results.json (every run, medians, machine info) and BENCHMARKS.md.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -81,8 +84,20 @@ const SCENARIOS = [
 ];
 const FANOUT = path.join(ROOT, 'native/bench/build/fanout');
 const selected = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id) || opts.only.includes(s.group));
+// (i) wss echo, (j) TLS handshakes/s and (k) memory per TLS connection: scripts/bench/tls.mjs,
+// run after the others (its own servers: the tls option, an https.Server, uWS.js SSLApp, ws).
+const TLS_SELECTED = !opts.only || opts.only.some((x) => ['i', 'j', 'k', 'tls'].includes(x));
+function runTlsBench() {
+  const args = [...(opts.quick ? ['--quick'] : []), ...(opts.reps ? ['--reps', String(opts.reps)] : []), ...(opts.pin ? [] : ['--no-pin'])];
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bench/tls.mjs'), ...args], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+if (selected.length === 0 && TLS_SELECTED) {
+  runTlsBench();
+  process.exit(process.exitCode ?? 0);
+}
 if (selected.length === 0) {
-  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f, h, h-32, h-1k, h10-32, h10-1k)`);
+  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f, h, h-32, h-1k, h10-32, h10-1k, i, j, k, tls)`);
   process.exit(2);
 }
 
@@ -637,6 +652,7 @@ async function main() {
   writeFileSync(path.join(ROOT, 'docs/bench/results.json'), JSON.stringify({ ...info, scenarios: selected, medians, runs }, null, 2) + '\n');
   writeFileSync(path.join(ROOT, 'docs/bench/BENCHMARKS.md'), renderMarkdown(info, medians, serverInfo) + '\n');
   log(`done in ${info.elapsedSeconds} s: wrote docs/bench/results.json and docs/bench/BENCHMARKS.md`);
+  if (TLS_SELECTED) runTlsBench();
 }
 
 main().catch((e) => {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the conformance and hostile-input suites against an AddressSanitizer + UBSan build of the
+# Runs the conformance and hostile-input suites (and the conformance suite over TLS) against an
+# AddressSanitizer + UBSan build of the
 # addon: a copy of the package is built aside (the normal build/ stays as it is) and the echo
 # server runs with the ASan runtime preloaded into node.
 set -euo pipefail
@@ -21,3 +22,5 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export EPOLLWS_TEST_SERVER="env LD_PRELOAD=$runtime node $work/examples/echo-server.js"
 node "$root/scripts/run-tests.mjs" test/conformance test/e2e/hostile.test.mjs test/e2e/ws-client.test.mjs
+# The same over TLS (the tls option): every connection is a core stream fed by lib/stream-bridge.ts.
+EPOLLWS_TEST_TLS=1 node "$root/scripts/run-tests.mjs" test/conformance

@@ -24,6 +24,7 @@
 
 #include "../native/wire.h"
 #include "server.h"
+#include "stream_transport.h"
 
 using namespace epollws;
 
@@ -68,6 +69,7 @@ struct Peer {
   bool accepted = false;
   bool rejected = false;
   int closeEvents = 0;
+  uint8_t reported = 0;  // delivery flags seen (takeDeliveries): each at most once
   std::deque<std::pair<uint8_t, std::string>> expected;  // data frames the user queued
 };
 
@@ -109,14 +111,24 @@ class Harness {
       case 1: if (Peer* p = pick(in)) appendFrame(in, *p); break;
       case 2: if (Peer* p = pick(in)) p->script += in.bytes(in.byte()); break;
       case 3: if (Peer* p = pick(in)) feed(*p, in.u16() % 2048 + 1); break;
-      case 4: if (Peer* p = pick(in)) server_.streamEnded(p->id); break;
+      case 4:
+        if (Peer* p = pick(in)) {
+          uint8_t how = in.byte();
+          if (how < 200) server_.streamEnded(p->id, how & 1);  // a FIN, or a reset
+          else server_.pauseStreamOutput(p->id, how & 1);      // the driver's socket stops / starts draining
+        }
+        break;
       case 5: if (Peer* p = pick(in)) userCall(in, *p); break;
       case 6: clock_.advance(in.u16() * 4u); break;
       case 7: if (Peer* p = pick(in)) take(*p); break;
       case 8: drain(); break;
       default:
         server_.flush();  // calls made outside a turn, as a timer callback would
-        for (Peer& p : peers_) take(p);
+        if (in.byte() & 1) {
+          takeDeliveries();  // as the binding does: only the streams that have something
+        } else {
+          for (Peer& p : peers_) take(p);
+        }
         break;
     }
   }
@@ -204,6 +216,23 @@ class Harness {
     p.output.append(reinterpret_cast<const char*>(out.data()), out.size());
     checkOutput(p);
     return s.bytes;
+  }
+
+  void takeDeliveries() {
+    deliveries_.clear();
+    server_.takeDeliveries(deliveries_);
+    for (Server::StreamDelivery& d : deliveries_) {
+      auto found = index_.find(key(d.id));
+      REQUIRE(found != index_.end());
+      Peer& p = peers_[found->second];
+      constexpr uint8_t ONCE = StreamTransport::DELIVERY_WRITE_SHUT | StreamTransport::DELIVERY_CLOSED;
+      REQUIRE((p.reported & d.flags & ONCE) == 0);
+      REQUIRE(!(p.reported & StreamTransport::DELIVERY_CLOSED) || d.bytes.empty());  // nothing after the close
+      p.reported |= d.flags;
+      REQUIRE(d.flags != 0 || !d.bytes.empty());
+      p.output.append(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size());
+      checkOutput(p);
+    }
   }
 
   // Takes output and runs turns until nothing moves; then nothing may stay queued.
@@ -315,6 +344,7 @@ class Harness {
   bool attachedSinceBatch_ = false;  // since the last takeBatch
   bool stoppedMayBeStale_ = false;   // a stream was attached before the batch being handled
   EventBatch batch_;
+  std::vector<Server::StreamDelivery> deliveries_;
   std::vector<Peer> peers_;
   std::unordered_map<uint64_t, size_t> index_;
 };
