@@ -102,7 +102,7 @@ export class StreamBridge {
   // sends a closed socket's buffer), bounded in time; then the socket goes.
   #finish(socket: Duplex): void {
     if (socket.destroyed) return;
-    if (socket.writableLength === 0 || !socket.writable) {
+    if (socket.writableLength === 0) {
       socket.destroy();
       return;
     }
@@ -112,7 +112,7 @@ export class StreamBridge {
       clearTimeout(timer);
       socket.destroy();
     });
-    socket.end();
+    if (socket.writable) socket.end(); // else WRITE_SHUT ended it already
   }
 }
 

@@ -5,6 +5,12 @@
 #include <cstring>
 
 namespace epollws {
+namespace {
+
+// What a stream's buffers keep between turns; larger ones are given back once empty.
+constexpr size_t KEPT_CAPACITY = 64 * 1024;
+
+}  // namespace
 
 bool StreamTransport::feed(const uint8_t* bytes, size_t length) {
   if (closed_ || ended_) return false;  // a closed socket discards what still arrives
@@ -25,11 +31,12 @@ bool StreamTransport::takeDelivery(ByteBuffer& out, uint8_t& flags) {
   if (!output_.empty() && (!outputPaused_ || closed_)) {
     // Large output changes hands whole (no copy, and no large buffer kept by an idle stream);
     // small output is copied so the buffer's capacity serves the next turn.
-    if (output_.size() >= 64 * 1024) {
+    if (output_.size() > KEPT_CAPACITY) {
       out = std::move(output_);
     } else {
       out.append(output_.data(), output_.size());
       output_.clear();
+      if (output_.capacity() > KEPT_CAPACITY) output_.release();
     }
   }
   if (writeShut_ && !shutReported_) {
@@ -51,6 +58,7 @@ size_t StreamTransport::takeOutput(ByteBuffer& out) {
   size_t moved = output_.size();
   out.append(output_.data(), moved);
   output_.clear();
+  if (output_.capacity() > KEPT_CAPACITY) output_.release();
   return moved;
 }
 
@@ -60,6 +68,10 @@ IoResult StreamTransport::read(uint8_t* buffer, size_t capacity) {
     size_t n = std::min(capacity, input_.size() - inputBegin_);
     std::memcpy(buffer, input_.data() + inputBegin_, n);
     inputBegin_ += n;
+    if (inputBegin_ == input_.size() && input_.capacity() > KEPT_CAPACITY) {
+      input_.release();  // a large message went through: an idle stream keeps no large buffer
+      inputBegin_ = 0;
+    }
     return {IoResult::Status::OK, n};
   }
   if (failed_) return {IoResult::Status::FAILED, 0};
