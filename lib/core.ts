@@ -261,8 +261,8 @@ export class Core {
   }
 
   publishStats(): PublishStats {
-    const [publishes, queued, refused] = this.#server.publishStats();
-    return { publishes, queued, refused };
+    const [publishes, queued, refused, deflates] = this.#server.publishStats();
+    return { publishes, queued, refused, deflates };
   }
 
   /** Closes every fd; the core is unusable afterwards. Never from inside a batch. */

@@ -115,9 +115,10 @@ export interface NativeServer {
   subscriptions(slot: number, generation: number): string[];
   subscriberCount(topic: string): number;
   /** Returns the number of sockets the message was queued for; exceptSlot 0xffffffff excludes none. */
+  /** `opcode` may carry SEND_COMPRESS (permessage-deflate subscribers get it compressed). */
   publish(topic: string, data: string | Uint8Array, opcode: number, exceptSlot: number, exceptGeneration: number): number;
-  /** [publishes, queued, refused] since the server started. */
-  publishStats(): [number, number, number];
+  /** [publishes, queued, refused, deflates] since the server started. */
+  publishStats(): [number, number, number, number];
 }
 
 export interface NativeHandshakeFailure {

@@ -1,7 +1,7 @@
 // Topics: ws.subscribe/unsubscribe/isSubscribed/subscriptions/publish and wss.publish/
 // subscriberCount/publishStats meet the core here. The core keeps the registry and frames each
 // publish once for all subscribers (native/core/server_topics.cc); this file checks arguments,
-// picks the opcode, and reports a topic's first subscriber and its last one leaving (the server's
+// picks the opcode (with the compress flag), and reports a topic's first subscriber and its last one leaving (the server's
 // 'subscription' event). Calls go through Core like every other binding call.
 import type { Core } from './core';
 
@@ -10,8 +10,13 @@ export interface PublishOptions {
   /** Send as binary even for a string (default: strings are text, everything else binary), as in send(). */
   binary?: boolean;
   /**
-   * Accepted for ws-style call sites; no effect for now: a publish is framed once and sent
-   * uncompressed to every subscriber (valid whether or not permessage-deflate was negotiated).
+   * Whether subscribers that negotiated permessage-deflate get the message compressed (default
+   * true, as in send(); each subscriber's `threshold` applies, and subscribers without the
+   * extension always get it uncompressed). Subscribers without server context takeover
+   * (`server_no_context_takeover` agreed, e.g. with `perMessageDeflate: { serverNoContextTakeover:
+   * true }`) share one compressed frame per window size: the message is deflated once. Those with
+   * context takeover are compressed one by one with their own stream, as send() would (README,
+   * "Topics and permessage-deflate").
    */
   compress?: boolean;
 }
@@ -26,6 +31,11 @@ export interface PublishStats {
   publishes: number;
   queued: number;
   refused: number;
+  /**
+   * Deflate runs publishes made: one per publish and window size for the subscribers without
+   * server context takeover, one per subscriber with it.
+   */
+  deflates: number;
 }
 
 /** @internal The slot value that excludes no socket from a publish. */
@@ -108,7 +118,9 @@ export class Topics {
     checkTopic(topic, this.#maxBytes);
     const opcodes = this.#core.opcodes;
     const binary = options?.binary ?? typeof bytes !== 'string';
-    return this.#core.publish(topic, bytes, binary ? opcodes.BINARY : opcodes.TEXT, exceptSlot, exceptGeneration);
+    let opcode = binary ? opcodes.BINARY : opcodes.TEXT;
+    if (options?.compress !== false) opcode |= this.#core.sendCompress;
+    return this.#core.publish(topic, bytes, opcode, exceptSlot, exceptGeneration);
   }
 
   stats(): PublishStats {

@@ -165,7 +165,9 @@ export class WebSocketServer extends EventEmitter {
    * Sends `data` to every socket subscribed to `topic` (a string of at most 1024 bytes of UTF-8):
    * framed once, queued in call order with each socket's sends, under each socket's own
    * backpressure policy. Returns the number of sockets it was queued for; those that refused it are
-   * counted in `publishStats.refused`. Strings are text unless `options.binary`.
+   * counted in `publishStats.refused`. Strings are text unless `options.binary`. Subscribers that
+   * negotiated permessage-deflate get it compressed unless `options.compress` is false (deflated
+   * once for all of those without server context takeover; see PublishOptions.compress).
    */
   publish(topic: string, data: WebSocketData, options?: PublishOptions): number {
     return this.#topics.publish(topic, toBytes(data), options, NO_SOCKET, 0);
@@ -176,7 +178,7 @@ export class WebSocketServer extends EventEmitter {
     return this.#topics.subscriberCount(topic);
   }
 
-  /** Publish totals since the server started (deliveries queued, and refused by backpressure). */
+  /** Publish totals since the server started (deliveries queued, refused by backpressure, deflate runs). */
   get publishStats(): PublishStats {
     return this.#topics.stats();
   }

@@ -59,20 +59,22 @@ Napi::Value ServerWrap::subscriberCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(server_->subscriberCount(topicArgument(info[0]))));
 }
 
-// publishStats() -> [publishes, queued, refused] since the server started
+// publishStats() -> [publishes, queued, refused, deflates] since the server started
 Napi::Value ServerWrap::publishStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array out = Napi::Array::New(env, 3);
+  Napi::Array out = Napi::Array::New(env, 4);
   Server::PublishStats stats = destroyed_ ? Server::PublishStats{} : server_->publishStats();
   out.Set(0u, static_cast<double>(stats.publishes));
   out.Set(1u, static_cast<double>(stats.queued));
   out.Set(2u, static_cast<double>(stats.refused));
+  out.Set(3u, static_cast<double>(stats.deflates));
   return out;
 }
 
-// publish(topic, data: Uint8Array | string, opcode, exceptSlot, exceptGeneration)
+// publish(topic, data: Uint8Array | string, opcode | SEND_COMPRESS?, exceptSlot, exceptGeneration)
 //   -> the number of sockets it was queued for (the refused ones are in publishStats)
-// exceptSlot 0xFFFFFFFF: no socket is excluded.
+// exceptSlot 0xFFFFFFFF: no socket is excluded. SEND_COMPRESS: permessage-deflate subscribers get
+// it compressed (as send's flag).
 napi_value ServerWrap::publishRaw(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value args[5];
@@ -88,6 +90,8 @@ napi_value ServerWrap::publishRaw(napi_env env, napi_callback_info info) {
   napi_get_value_uint32(env, args[2], &opcode);
   napi_get_value_uint32(env, args[3], &exceptSlot);
   napi_get_value_uint32(env, args[4], &exceptGeneration);
+  bool compress = (opcode & SEND_COMPRESS) != 0;
+  opcode &= ~SEND_COMPRESS;
   ConnectionId except{exceptSlot, exceptGeneration};
   const ConnectionId* excluded = exceptSlot == UINT32_MAX ? nullptr : &except;
 
@@ -98,7 +102,7 @@ napi_value ServerWrap::publishRaw(napi_env env, napi_callback_info info) {
     utf8Of(env, args[1], self->scratch_);
     published = self->server_->publish(self->topic_, static_cast<Opcode>(opcode),
                                        reinterpret_cast<const uint8_t*>(self->scratch_.data()), self->scratch_.size(),
-                                       excluded);
+                                       excluded, compress);
   } else {
     void* bytes = nullptr;
     size_t length = 0;
@@ -109,7 +113,7 @@ napi_value ServerWrap::publishRaw(napi_env env, napi_callback_info info) {
       return nullptr;
     }
     published = self->server_->publish(self->topic_, static_cast<Opcode>(opcode), static_cast<const uint8_t*>(bytes),
-                                       length, excluded);
+                                       length, excluded, compress);
   }
   napi_create_double(env, static_cast<double>(published.queued), &result);
   return result;

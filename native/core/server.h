@@ -170,12 +170,15 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
     uint64_t publishes = 0;
     uint64_t queued = 0;
     uint64_t refused = 0;
+    uint64_t deflates = 0;  // deflate runs for permessage-deflate subscribers (server_topics.cc)
   };
   // Frames the message once and queues it, in call order with send(), for every subscriber of
   // `topic` but `except` (nullptr: none). Large frames are one shared block referenced by every
   // queue; small ones are copied into each queue's corked tail (see server_topics.cc).
+  // `compress`: permessage-deflate subscribers get it compressed (over their threshold), deflated
+  // once per window size for those without server context takeover.
   PublishResult publish(std::string_view topic, Opcode opcode, const uint8_t* payload, size_t length,
-                        const ConnectionId* except = nullptr);
+                        const ConnectionId* except = nullptr, bool compress = false);
   // Queues one complete, already framed message (header included) to each of `ids` (stale ones
   // skipped), with the same sharing, ordering and backpressure rules as publish().
   PublishResult publishFrame(const uint8_t* frame, size_t length, const ConnectionId* ids, size_t count);
@@ -234,6 +237,7 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   void endSubscriptions(Connection& conn);
   struct OutgoingFrame;
   bool queuePublished(Connection* conn, const OutgoingFrame& frame, PublishResult& result);
+  void appendPublished(Connection* conn, const OutgoingFrame& frame, PublishResult& result);
 
   ServerOptions options_;
   Reactor reactor_;

@@ -74,6 +74,7 @@ describe('api: topics', { timeout: 120_000 }, () => {
     assert.equal(stats.publishes, 5);
     assert.equal(stats.queued, 7);
     assert.equal(stats.refused, 0);
+    assert.equal(stats.deflates, 0); // no permessage-deflate here
   });
 
   it('publishes and sends reach a socket in the order they were made, small and large alike', async () => {
@@ -235,7 +236,7 @@ describe('api: topics', { timeout: 120_000 }, () => {
     slow.ws._socket.resume();
   });
 
-  it('under permessage-deflate a publish goes uncompressed, between compressed sends, in order', async () => {
+  it('under permessage-deflate a publish between compressed sends arrives compressed, in order', async () => {
     const server = await h.startServer({ perMessageDeflate: { threshold: 0 } });
     const connected = nextEvent(server, 'connection');
     const ws = await h.connect(h.url(server), { perMessageDeflate: true });
@@ -243,12 +244,16 @@ describe('api: topics', { timeout: 120_000 }, () => {
     assert.equal(socket.extensions, 'permessage-deflate');
     socket.subscribe('t');
     const got = collect(ws, 'message', 5);
+    const deflates = server.publishStats.deflates;
     socket.send('a'.repeat(3000));
     server.publish('t', 'b'.repeat(3000));
     socket.send('c'.repeat(3000));
     server.publish('t', 'd');
     socket.send('e'.repeat(3000));
+    assert.equal(server.publishStats.deflates - deflates, 2); // both publishes (threshold 0)
     assert.deepEqual(texts(await got), ['a', 'b', 'c', 'd', 'e'].map((x) => x.repeat(x === 'd' ? 1 : 3000)));
+    // 12,001 B of messages: uncompressed publishes alone would be 3,000 B on the wire.
+    assert.ok(ws._socket.bytesRead < 1000, `${ws._socket.bytesRead} B on the wire`);
   });
 
   it('a 4 MiB publish to 50 subscribers arrives intact everywhere', async () => {
