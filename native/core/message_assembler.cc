@@ -1,6 +1,7 @@
 #include "message_assembler.h"
 
 #include "connection.h"
+#include "memory_return.h"
 
 namespace epollws {
 
@@ -90,6 +91,8 @@ bool MessageAssembler::onCompressedChunk(Opcode /*messageOpcode*/, const uint8_t
 }
 
 bool MessageAssembler::failInflate(ErrorCode error) {
+  // A bomb grew this to maxPayload: count it, so that a burst of them is given back to the system.
+  noteFreedMemory(conn_.message.capacity());
   conn_.message.release();
   conn_.parser.abandon();
   onProtocolError(error);

@@ -14,6 +14,7 @@
 // compressed frame cannot make the server allocate what it would refuse uncompressed (a "zip
 // bomb" costs one step, then 1009).
 #include "permessage_deflate.h"
+#include "memory_return.h"
 
 #include <zlib.h>
 
@@ -106,8 +107,16 @@ ByteBuffer& PerMessageDeflate::scratch() { return scratchBuffer; }
 ByteBuffer& PerMessageDeflate::inflateScratch() { return inflateScratchBuffer; }
 
 void PerMessageDeflate::trimScratch() {
-  if (scratchBuffer.capacity() > SCRATCH_KEPT) scratchBuffer.release();
-  if (inflateScratchBuffer.capacity() > SCRATCH_KEPT) inflateScratchBuffer.release();
+  size_t freed = 0;
+  if (scratchBuffer.capacity() > SCRATCH_KEPT) {
+    freed += scratchBuffer.capacity();
+    scratchBuffer.release();
+  }
+  if (inflateScratchBuffer.capacity() > SCRATCH_KEPT) {
+    freed += inflateScratchBuffer.capacity();
+    inflateScratchBuffer.release();
+  }
+  if (freed) noteFreedMemory(freed);
 }
 
 PerMessageDeflate::PerMessageDeflate(const DeflateParams& params, const DeflateOptions& options)

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // One soak client process: --clients N concurrent actors against ws://HOST:PORT for --seconds S.
 // A share of them (--good-share) are well-behaved clients (the `ws` package) that verify every echo
-// byte: text and binary, random sizes up to 256 KiB, fragmented or not, a few in flight. The others
-// loop over hostile behaviours on fresh raw TCP connections. At the end the good clients stop
+// byte: text and binary, random sizes up to 256 KiB, fragmented or not, a few in flight, half of them
+// with permessage-deflate (the server offers it). The others loop over hostile behaviours on fresh
+// raw TCP connections, compressed variants included (corrupt deflate data, an inflate past
+// maxPayload, RSV1 without the extension). At the end the good clients stop
 // sending, wait for their last echoes and close with 1000; every socket is gone before exit.
 // Prints one line: `report {JSON}`.
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,8 +49,11 @@ const goodError = (msg) => { if (report.good.errors.length < 50) report.good.err
 const live = new Set(); // every raw socket, destroyed at the end
 
 // ---- frames (the test helpers' one client-frame encoder) ----
-const frame = (opcode, payload, { fin = true, mask = true, declaredLength } = {}) =>
-  encodeFrame({ opcode, payload, fin, mask, declaredLength });
+const frame = (opcode, payload, { fin = true, mask = true, declaredLength, rsv1 = false } = {}) =>
+  encodeFrame({ opcode, payload, fin, mask, declaredLength, rsv1 });
+// A compressed message that inflates to one byte more than the server's maxPayload (~16 KiB).
+let bomb = null;
+const deflateBomb = () => (bomb ??= zlib.deflateRawSync(Buffer.alloc(MAX_PAYLOAD + 1)));
 /** Resolves on 'drain' or after ms, whichever comes first (no listener left behind). */
 function drainOrTimeout(s, ms) {
   return new Promise((resolve) => {
@@ -57,8 +63,9 @@ function drainOrTimeout(s, ms) {
     s.once('close', done);
   });
 }
-const request = () => `GET / HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-  `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+const request = (deflate = false) => `GET / HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+  `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+  (deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' : '') + '\r\n';
 
 /** A raw TCP connection; resolves once connected (or null on failure). */
 // Writes `bytes` over and over for `ms` (pausing `pauseMs` between writes, waiting for drain at
@@ -87,10 +94,10 @@ function connect() {
   });
 }
 /** Raw connection with a completed handshake (response head consumed), or null. */
-async function handshake() {
+async function handshake(deflate = false) {
   const s = await connect();
   if (!s) return null;
-  s.write(request());
+  s.write(request(deflate));
   const ok = await new Promise((resolve) => {
     let buf = '';
     const t = setTimeout(() => done(false), 5000);
@@ -192,6 +199,28 @@ const behaviours = {
     s.resume();
     return (await closedWithin(s, 1000 + rand(3000))) ? 'closed' : (s.destroy(), 'left');
   },
+  async corruptDeflate() {
+    const s = await handshake(true); if (!s) return 'no-handshake';
+    s.resume();
+    s.write(frame(rand(2) ? 1 : 2, Buffer.concat([Buffer.from([0xff]), crypto.randomBytes(rand(2000))]), { rsv1: true }));
+    return (await closedWithin(s, 3000)) ? 'closed' : (s.destroy(), 'timeout');
+  },
+  async inflateBomb() {
+    const s = await handshake(true); if (!s) return 'no-handshake';
+    let got = Buffer.alloc(0);
+    s.on('data', (d) => { got = Buffer.concat([got, d]).subarray(0, 64); });
+    s.write(frame(2, deflateBomb(), { rsv1: true }));
+    const closed = await closedWithin(s, 5000);
+    s.destroy();
+    if (!closed) return 'timeout';
+    return got.length >= 4 && got[0] === 0x88 && got.readUInt16BE(2) === 1009 ? 'closed-1009' : 'closed-other';
+  },
+  async rsv1Undeclared() {
+    const s = await handshake(false); if (!s) return 'no-handshake';
+    s.resume();
+    s.write(frame(1, zlib.deflateRawSync('not negotiated'), { rsv1: true }));
+    return (await closedWithin(s, 3000)) ? 'closed' : (s.destroy(), 'timeout');
+  },
   async shortValid() {
     const s = await handshake(); if (!s) return 'no-handshake';
     s.resume();
@@ -233,7 +262,8 @@ function payloadFor(seq) {
 }
 
 async function goodClient(id) {
-  const ws = new WebSocket(`ws://${HOST}:${PORT}/`, { perMessageDeflate: false, maxPayload: 0 });
+  // Half the good clients compress (and get compressed echoes): both paths carry the same checks.
+  const ws = new WebSocket(`ws://${HOST}:${PORT}/`, { perMessageDeflate: id % 2 === 1, maxPayload: 0 });
   const expected = [];
   let closedByUs = false;
   let failed = false;

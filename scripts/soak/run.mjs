@@ -38,6 +38,7 @@ const serverOptions = {
   idleTimeout: 20_000,
   maxBackpressure: 4 * 1024 * 1024,
   maxFragments: 1000,
+  perMessageDeflate: { threshold: 256 }, // taken by the clients that offer it
 };
 const server = await startServer({ options: serverOptions, maxSeconds: SECONDS + 300, nodeArgs: ['--expose-gc'] });
 const violations = [];
