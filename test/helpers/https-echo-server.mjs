@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The echo server over the https.Server path: node:https terminates TLS and parses the upgrade,
 // `new WebSocketServer({ server })` takes the TLSSocket over as a core stream. Same command line
-// and output line as examples/echo-server.js with --tls-cert/--tls-key (required here), so the
+// and output line as examples/echo-server.js with --tls-cert/--tls-key (required here; --deflate
+// too), so the
 // conformance suites run against it: EPOLLWS_TEST_TLS=1 EPOLLWS_TEST_SERVER=test/helpers/https-echo-server.mjs.
 // A request node:http does not take for an upgrade (no Upgrade or no Connection: upgrade) gets
 // 400, as the core's own listeners answer it. Without --port
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     path: { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    deflate: { type: 'boolean', default: false },
   },
   strict: false,
 });
@@ -27,7 +29,13 @@ if (values.port !== undefined) {
     res.writeHead(400, { 'Content-Type': 'text/plain', Connection: 'close' });
     res.end('Bad Request\n');
   });
-  const wss = new WebSocketServer({ server, path: values.path, maxPayload: 16 * 1024 * 1024 + 64 * 1024 });
+  const wss = new WebSocketServer({
+    server,
+    path: values.path,
+    maxPayload: 16 * 1024 * 1024 + 64 * 1024,
+    // As examples/echo-server.js --deflate: every message goes back compressed when negotiated.
+    ...(values.deflate ? { perMessageDeflate: { threshold: 0 } } : {}),
+  });
   wss.on('connection', (socket) => socket.on('message', function echo(data, isBinary) {
     this.send(data, { binary: isBinary });
   }));
