@@ -15,6 +15,7 @@
       "native/core/proxy_protocol.cc",
       "native/core/reactor.cc",
       "native/core/server.cc",
+      "native/core/server_compat.cc",
       "native/core/server_handshake.cc",
       "native/core/server_stream.cc",
       "native/core/server_topics.cc",
@@ -22,7 +23,8 @@
       "native/core/stream_transport.cc",
       "native/core/topic_registry.cc",
       "native/core/transport.cc",
-      "native/core/utf8.cc"
+      "native/core/utf8.cc",
+      "native/core/write_progress.cc"
     ]
   },
   "target_defaults": {

@@ -4,7 +4,7 @@
 // need, and owns the flush rule (review A2): a call that may queue output during a batch is
 // written by the binding right after the batch; outside a batch, Core flushes once at the end of
 // the current tick. Callers never schedule a flush themselves.
-import { WebSocketError } from './errors';
+import { protocolError, type WebSocketError } from './errors';
 import {
   fastConstants,
   handshakeFailure,
@@ -26,6 +26,8 @@ export interface CoreEvents {
   ping(slot: number, generation: number, data: Buffer): void;
   pong(slot: number, generation: number, data: Buffer): void;
   drain(slot: number, generation: number): void;
+  /** The transport has taken `written` bytes of the connection's tracked count (send callbacks). */
+  written(slot: number, generation: number, written: number): void;
   /** A protocol error; the connection's close follows. */
   protocolError(slot: number, generation: number, error: WebSocketError): void;
   /** The TCP connection is gone (an upgrade still being decided included). `reason` is a copy. */
@@ -34,7 +36,7 @@ export interface CoreEvents {
    * The core refused a handshake on its own listener: it has answered already, or (`held`, see
    * holdRefusals) holds the connection for the user to answer with writeRefusal/endRefusal.
    */
-  clientError(slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean): void;
+  clientError(slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean, request: ListenerRequest | undefined): void;
   /** accept(2) failed with `errno`; reported once per condition. */
   acceptError(errno: number): void;
   /** Not listening and the last connection is gone. */
@@ -114,14 +116,35 @@ export class Core {
     this.#server.dropConnections(onlyUnknown);
   }
 
-  /** The connection's bufferedAmount after queueing, or SEND_CLOSED / SEND_DROPPED. */
-  send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean): number {
-    const status = this.#server.send(slot, generation, data, opcode, fin);
+  /**
+   * The connection's bufferedAmount after queueing, or SEND_CLOSED / SEND_DROPPED. With `track` (a
+   * callback waits for the kernel to take the message), the offset the message ends at instead:
+   * a `written` event reaching it means the message is out.
+   */
+  send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean, track = false): number {
+    const status = track ? this.#server.send(slot, generation, data, opcode, fin, true) : this.#server.send(slot, generation, data, opcode, fin);
     if (status >= 0) {
       this.#queued();
       return status;
     }
     return status === this.#constants.CALL_STATUS.DROPPED ? SEND_DROPPED : SEND_CLOSED;
+  }
+
+  /** Asks for a `written` event once the transport has taken `mark` bytes (at once if it has). */
+  armWritten(slot: number, generation: number, mark: number): void {
+    this.#server.armWritten(slot, generation, mark);
+  }
+
+  /** Stops (or resumes) reading the connection: ws's pause()/resume(). */
+  pauseReading(slot: number, generation: number, paused: boolean): void {
+    this.#server.pauseReading(slot, generation, paused);
+  }
+
+  /** The TCP peer of an open connection; undefined once it is gone. */
+  peerAddress(slot: number, generation: number): RequestSocketInfo | undefined {
+    const [remoteAddress, remotePort, family] = this.#server.peerAddress(slot, generation);
+    if (!remoteAddress) return undefined;
+    return { remoteAddress, remotePort, remoteFamily: family === 6 ? 'IPv6' : 'IPv4' };
   }
 
   /** Starts the closing handshake (code 0: no code); false if the connection is already going. */
@@ -317,6 +340,17 @@ export class Core {
       let payload: Buffer;
       if (kind === k.EVENT_MESSAGE && arg & k.MESSAGE_EXTERNAL) {
         payload = externals![offset];
+      } else if (kind === k.EVENT_WRITTEN) {
+        // No payload: the count is offset (low word) and arg (high word). Send callbacks run.
+        try {
+          events.written(records[r + 1], records[r + 2], arg * 0x100000000 + offset);
+        } catch (error) {
+          if (!failed) {
+            failed = true;
+            firstError = error;
+          }
+        }
+        continue;
       } else {
         // Chunks are cut between records and records come in payload order.
         while (offset + length > chunkStart + chunk.length) {
@@ -354,16 +388,21 @@ export class Core {
     } else if (kind === k.EVENT_DRAIN) {
       events.drain(slot, generation);
     } else if (kind === k.EVENT_ERROR) {
-      const info = k.ERRORS[arg];
-      events.protocolError(slot, generation, new WebSocketError(info.message, info.code, info.closeCode));
+      // arg: the ErrorCode in the low byte, the value its message names above it.
+      events.protocolError(slot, generation, protocolError(k.ERRORS[arg & 0xff], arg >>> 8));
     } else if (kind === k.EVENT_UPGRADE) {
       events.upgrade(slot, generation, parseUpgrade(payload));
     } else if (kind === k.EVENT_CLIENT_ERROR) {
-      // "message\0address\0port"; the message is HANDSHAKE_FAILURES[arg]'s too.
-      const [, remoteAddress = '', port = '0'] = payload.toString('latin1').split('\0');
+      // "message\0address\0port\0head"; the message is HANDSHAKE_FAILURES[arg]'s too, the head
+      // the request when the core read one (empty otherwise).
+      const text = payload.toString('latin1');
+      const [, remoteAddress = '', port = '0'] = text.split('\0', 3);
       const socket = { remoteAddress, remotePort: Number(port), remoteFamily: familyOf(remoteAddress) };
+      const headStart = text.indexOf('\0', text.indexOf('\0', text.indexOf('\0') + 1) + 1);
+      const head = headStart < 0 ? '' : text.slice(headStart + 1);
+      const request = head ? new ListenerRequest(socket, head) : undefined;
       const held = (arg & k.CLIENT_ERROR_HELD) !== 0;
-      events.clientError(slot, generation, handshakeFailure(k, arg & ~k.CLIENT_ERROR_HELD), socket, held);
+      events.clientError(slot, generation, handshakeFailure(k, arg & ~k.CLIENT_ERROR_HELD), socket, held, request);
     } else if (kind === k.EVENT_ACCEPT_ERROR) {
       events.acceptError(arg);
     } else if (kind === k.EVENT_STOPPED) {

@@ -21,10 +21,14 @@ export type HandshakeFailureReason =
   | 'INVALID_SUBPROTOCOL'
   | 'INVALID_PROXY_HEADER'
   | 'PATH_NOT_SERVED'
-  | 'TOO_MANY_CONNECTIONS';
+  | 'TOO_MANY_CONNECTIONS'
+  | 'UPGRADE_REQUIRED';
 
-/** A protocol error on one connection, or a refused handshake. `code` follows ws's WS_ERR_* names. */
-export class WebSocketError extends Error {
+/**
+ * A protocol error on one connection, or a refused handshake. `code` follows ws's WS_ERR_* names
+ * and the message ws's text; a RangeError, as ws's protocol errors are.
+ */
+export class WebSocketError extends RangeError {
   readonly code: string;
   /** The close code sent to the peer (1002, 1007, 1009...); undefined for a refused handshake. */
   readonly closeCode: number | undefined;
@@ -43,9 +47,31 @@ export class WebSocketError extends Error {
   }
 }
 
+// ws's messages that name the offending value ("invalid opcode 7").
+const DETAILED_CODES: ReadonlySet<string> = new Set([
+  'WS_ERR_INVALID_OPCODE',
+  'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH',
+  'WS_ERR_INVALID_CLOSE_PAYLOAD_LENGTH',
+  'WS_ERR_INVALID_CLOSE_CODE',
+]);
+
+/** @internal A protocol error as the core reported it: its table entry and the value it names. */
+export function protocolError(info: { code: string; message: string; closeCode: number }, detail: number): WebSocketError {
+  const message = DETAILED_CODES.has(info.code) ? `${info.message} ${detail}` : info.message;
+  // The core tells a one-byte close payload apart; ws calls it a bad control payload length.
+  const code = info.code === 'WS_ERR_INVALID_CLOSE_PAYLOAD_LENGTH' ? 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH' : info.code;
+  return new WebSocketError(message, code, info.closeCode);
+}
+
 /** A refused opening handshake (ws's code WS_ERR_INVALID_HANDSHAKE). */
 export function handshakeError(message: string, reason: HandshakeFailureReason, status: number): WebSocketError {
   return new WebSocketError(message, 'WS_ERR_INVALID_HANDSHAKE', undefined, { reason, status });
+}
+
+/** A send callback's error: the connection closed before the kernel took the message (ws's text). */
+export function notOpenError(readyState: number): Error {
+  const names = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+  return new Error(`WebSocket is not open: readyState ${readyState} (${names[readyState]})`);
 }
 
 /** A message refused because the socket's queue was over maxBackpressure (policy 'drop'). */

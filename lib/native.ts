@@ -24,12 +24,13 @@ export type NativeServerOptions = Pick<
   | 'maxFragments'
   | 'proxyProtocol'
   | 'path'
+  | 'autoPong'
 > & { dropOnBackpressure: boolean; deflate: NativeDeflateOptions | null };
 
 /** The one place lib's options become the binding's. */
 export function toNativeOptions(options: NormalizedOptions): NativeServerOptions {
   return {
-    maxPayload: options.maxPayload,
+    maxPayload: corePayloadLimit(options.maxPayload),
     maxHeaderSize: options.maxHeaderSize,
     maxConnections: options.maxConnections,
     handshakeTimeout: options.handshakeTimeout,
@@ -43,7 +44,16 @@ export function toNativeOptions(options: NormalizedOptions): NativeServerOptions
     proxyProtocol: options.proxyProtocol,
     path: options.path,
     deflate: options.perMessageDeflate,
+    autoPong: options.autoPong,
   };
+}
+
+// Payload lengths travel as uint32 between the core and JS (and a Buffer holds no more): ws's "any
+// non-negative number" (0 and Infinity: no limit; fractions) becomes a whole number in that range.
+const MAX_CORE_PAYLOAD = 0xffffffff;
+function corePayloadLimit(maxPayload: number): number {
+  if (maxPayload === 0 || maxPayload >= MAX_CORE_PAYLOAD) return MAX_CORE_PAYLOAD;
+  return Math.max(1, Math.floor(maxPayload));
 }
 
 /**
@@ -63,8 +73,14 @@ export interface NativeServer {
   stopListening(): void;
   /** Drops every connection, or only those still in the handshake; known ones report CLOSE. */
   dropConnections(onlyUnknown: boolean): void;
-  /** `opcode` may carry SEND_COMPRESS. */
-  send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean): Status;
+  /** `opcode` may carry SEND_COMPRESS. With `track`, the message's end offset (write_progress.h) instead of the bufferedAmount. */
+  send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean, track?: boolean): Status;
+  /** WRITTEN once the transport has taken `mark` bytes of the tracked count (at once if it has). */
+  armWritten(slot: number, generation: number, mark: number): Status;
+  /** ws's pause()/resume(): the core stops (or resumes) reading the connection. */
+  pauseReading(slot: number, generation: number, paused: boolean): Status;
+  /** [address, port, family]: the TCP peer of an open connection (address "" once gone). */
+  peerAddress(slot: number, generation: number): [string, number, number];
   close(slot: number, generation: number, code: number, reason: string): Status;
   terminate(slot: number, generation: number): Status;
   accept(slot: number, generation: number, protocol: string, extensions: string, headerLines: string): Status;
@@ -157,6 +173,8 @@ export interface NativeConstants {
   EVENT_SUBSCRIPTION: number;
   /** The longest topic name, in bytes of UTF-8. */
   MAX_TOPIC_LENGTH: number;
+  /** Absent from an addon built before send callbacks waited for the kernel. */
+  EVENT_WRITTEN?: number;
   MESSAGE_BINARY: number;
   MESSAGE_EXTERNAL: number;
   RECORD_WORDS: number;

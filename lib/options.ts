@@ -7,6 +7,10 @@ import type { SecureContextOptions, TlsOptions as NodeTlsOptions } from 'node:tl
 import type { NativeDefaults } from './native';
 import { type NativeDeflateOptions, normalizeDeflate, type PerMessageDeflateOptions } from './permessage-deflate';
 import type { UpgradeRequest } from './request';
+import type { WebSocket } from './websocket';
+
+/** The socket class a server hands out: WebSocket or a user's subclass of it (ws's `WebSocket` option). */
+export type WebSocketClass = new (...args: ConstructorParameters<typeof WebSocket>) => WebSocket;
 
 export interface VerifyClientInfo {
   origin: string | undefined;
@@ -57,7 +61,10 @@ export interface ServerOptions {
   /** Accept only upgrade requests for this path (others get 404). */
   path?: string;
   backlog?: number;
-  /** Largest message accepted, in bytes (default 100 MiB); larger ones close with 1009. */
+  /**
+   * Largest message accepted, in bytes (default 100 MiB); larger ones close with 1009. Any
+   * non-negative number, as in ws (0 or Infinity: up to 4 GiB - 1, the most a Buffer holds here).
+   */
   maxPayload?: number;
   /** Largest HTTP request head (default 16 KiB); larger ones get 431. */
   maxHeaderSize?: number;
@@ -90,6 +97,10 @@ export interface ServerOptions {
   proxyProtocol?: boolean;
   /** Believe X-Forwarded-For for `request.clientAddress` (only behind a proxy you run). */
   trustProxy?: boolean;
+  /** Answer pings with a pong automatically (default true, as ws's autoPong). */
+  autoPong?: boolean;
+  /** The class of the sockets handed out by 'connection': WebSocket or a subclass of it (ws's option). */
+  WebSocket?: WebSocketClass;
   /** Track connections in `server.clients` (default true). */
   clientTracking?: boolean;
   /** Set SO_REUSEPORT so several processes or workers can share the port. */
@@ -114,6 +125,8 @@ export interface ServerOptions {
 }
 
 export interface NormalizedOptions {
+  /** The user's `port` option as given (ws keeps it so); `ports` is the list served. */
+  port: number | number[] | undefined;
   ports: number[];
   tls: (TlsOptions | TlsServerNameOptions)[] | undefined;
   server: HttpServer | undefined;
@@ -136,6 +149,8 @@ export interface NormalizedOptions {
   trustProxy: boolean;
   proxyProtocol: boolean;
   reusePort: boolean;
+  autoPong: boolean;
+  WebSocket: WebSocketClass | undefined;
   handleProtocols: ServerOptions['handleProtocols'];
   verifyClient: VerifyClient | undefined;
   upgrade: ServerOptions['upgrade'];
@@ -148,8 +163,6 @@ const DEFAULT_BACKLOG = 511;
 // The contract's server-wide bound, for an addon whose core predates the option.
 const DEFAULT_MAX_TOTAL_BACKPRESSURE = 1024 * 1024 * 1024;
 
-// Payload lengths travel as uint32 between the core and JS.
-const MAX_PAYLOAD_LIMIT = 0xffffffff;
 
 type OptionErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
 
@@ -186,6 +199,18 @@ export function booleanOption(name: string, value: unknown, fallback: boolean): 
   if (typeof value !== 'boolean') {
     const message = `Expected the "${name}" option to be a boolean, got ${String(value)}`;
     throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
+  }
+  return value;
+}
+
+// ws's rule for maxPayload: any non-negative number (engine.io passes maxHttpBufferSize through).
+function nonNegativeNumber(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw optionError(TypeError, 'ERR_INVALID_ARG_TYPE', `Expected the "${name}" option to be a number, got ${String(value)}`);
+  }
+  if (value < 0) {
+    throw optionError(RangeError, 'ERR_OUT_OF_RANGE', `Expected the "${name}" option to be a non-negative number, got ${value}`);
   }
   return value;
 }
@@ -247,6 +272,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
   }
 
   return {
+    port: options.port,
     ports,
     server: options.server,
     noServer,
@@ -254,7 +280,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     host: options.host ?? '',
     path: options.path ?? '',
     backlog: integerOption('backlog', options.backlog, DEFAULT_BACKLOG, 0, 0x7fffffff),
-    maxPayload: integerOption('maxPayload', options.maxPayload, defaults.maxPayload, 1, MAX_PAYLOAD_LIMIT),
+    maxPayload: nonNegativeNumber('maxPayload', options.maxPayload, defaults.maxPayload),
     maxHeaderSize: integerOption('maxHeaderSize', options.maxHeaderSize, defaults.maxHeaderSize, 256, 1024 * 1024),
     maxConnections: integerOption('maxConnections', options.maxConnections, defaults.maxConnections, 0, 0xffffffff),
     handshakeTimeout: integerOption('handshakeTimeout', options.handshakeTimeout, defaults.handshakeTimeout, 0, 0x7fffffff),
@@ -275,6 +301,8 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     trustProxy: booleanOption('trustProxy', options.trustProxy, false),
     proxyProtocol: booleanOption('proxyProtocol', options.proxyProtocol, false),
     reusePort: booleanOption('reusePort', options.reusePort, false),
+    autoPong: booleanOption('autoPong', options.autoPong, true),
+    WebSocket: optionalFunction('WebSocket', options.WebSocket),
     handleProtocols: optionalFunction('handleProtocols', options.handleProtocols),
     verifyClient: optionalFunction('verifyClient', options.verifyClient),
     upgrade: optionalFunction('upgrade', options.upgrade),

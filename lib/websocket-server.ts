@@ -19,7 +19,7 @@ import { StreamBridge } from './stream-bridge';
 import { TlsListeners } from './tls-listeners';
 import type { ListenerRequest, RequestSocketInfo, UpgradeRequest } from './request';
 import { NO_SOCKET, type PublishOptions, type PublishStats, Topics } from './topics';
-import { type ConnectionHost, toBytes, WebSocket, type WebSocketData } from './websocket';
+import { type ConnectionHost, type ControlData, toBytes, WebSocket } from './websocket';
 
 export interface AddressInfo {
   address: string;
@@ -51,12 +51,16 @@ const enum State {
   CLOSED,
 }
 
+// Sockets already handed to handleUpgrade (ws's rule: a second call for one socket is a bug).
+const upgradedSockets = new WeakSet<Duplex>();
+
 export class WebSocketServer extends EventEmitter {
   /** The open connections (when clientTracking is on). */
   readonly clients: Set<WebSocket> | undefined;
   readonly options: Readonly<NormalizedOptions>;
 
   #state = State.RUNNING;
+  #closeEmitted = false; // 'close' went out: a later close() is ws's "not running"
   #addresses: AddressInfo[] = [];
   #sockets: (WebSocket | undefined)[] = [];
   #core: Core;
@@ -129,6 +133,10 @@ export class WebSocketServer extends EventEmitter {
     head: Buffer,
     callback: (socket: WebSocket, request: IncomingMessage) => void,
   ): void {
+    if (upgradedSockets.has(socket)) {
+      throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
+    }
+    upgradedSockets.add(socket);
     if (this.#state === State.CLOSED) {
       socket.destroy(); // the core is gone
       return;
@@ -169,7 +177,7 @@ export class WebSocketServer extends EventEmitter {
    * negotiated permessage-deflate get it compressed unless `options.compress` is false (deflated
    * once for all of those without server context takeover; see PublishOptions.compress).
    */
-  publish(topic: string, data: WebSocketData, options?: PublishOptions): number {
+  publish(topic: string, data: ControlData, options?: PublishOptions): number {
     return this.#topics.publish(topic, toBytes(data), options, NO_SOCKET, 0);
   }
 
@@ -234,7 +242,8 @@ export class WebSocketServer extends EventEmitter {
 
   // A connection whose 101 is queued: its object, tracked until its close event.
   #open(slot: number, generation: number, protocol: string, deflate: boolean): WebSocket {
-    const socket = new WebSocket(this.#connectionHost, slot, generation, protocol, deflate);
+    const SocketClass = this.options.WebSocket ?? WebSocket;
+    const socket = new SocketClass(this.#connectionHost, slot, generation, protocol, deflate);
     this.#sockets[slot] = socket;
     this.clients?.add(socket);
     return socket;
@@ -242,11 +251,14 @@ export class WebSocketServer extends EventEmitter {
 
   #shutdown(immediately: boolean, callback: ((error?: Error) => void) | undefined): Promise<void> {
     const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
-    if (callback) this.once('close', () => callback());
-    if (this.#state === State.CLOSED) {
+    if (this.#closeEmitted) {
+      // ws's answer to closing a server that is not running (the promise still settles).
+      if (callback) this.once('close', () => callback(new Error('The server is not running')));
       process.nextTick(() => this.emit('close'));
       return closed;
     }
+    if (callback) this.once('close', () => callback());
+    if (this.#state === State.CLOSED) return closed; // 'close' is on its way
     if (this.#state === State.CLOSING && !immediately) return closed;
     this.#state = State.CLOSING;
     this.#detachHttpServer?.();
@@ -281,6 +293,7 @@ export class WebSocketServer extends EventEmitter {
     setImmediate(() => {
       this.#core.destroy();
       this.#streams?.destroyAll();
+      this.#closeEmitted = true;
       this.emit('close');
     });
   }
@@ -308,10 +321,10 @@ export class WebSocketServer extends EventEmitter {
       );
     },
     message: (slot: number, generation: number, data: Buffer, isBinary: boolean): void => {
-      const socket = this.#socket(slot, generation);
-      if (socket === undefined) return;
-      const message = socket.binaryType === 'arraybuffer' ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data;
-      socket.emit('message', message, isBinary);
+      this.#socket(slot, generation)?._onMessage(data, isBinary);
+    },
+    written: (slot: number, generation: number, written: number): void => {
+      this.#socket(slot, generation)?._written(written);
     },
     ping: (slot: number, generation: number, data: Buffer): void => {
       this.#socket(slot, generation)?.emit('ping', data);
@@ -337,13 +350,13 @@ export class WebSocketServer extends EventEmitter {
       socket._emitClose(code, reason);
       this.#maybeFinishClose();
     },
-    clientError: (slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean): void => {
+    clientError: (slot: number, generation: number, error: WebSocketError, socket: RequestSocketInfo, held: boolean, request: ListenerRequest | undefined): void => {
       const listening = this.listenerCount('wsClientError') > 0;
       if (!held && !listening) return; // the core has answered it
       const refused = new RefusedSocket(this.#core, slot, generation, socket);
       // Held, but the last listener went before this turn: nobody will answer, let it go.
       if (!listening) refused.destroy();
-      else this.emit('wsClientError', error, refused, undefined);
+      else this.emit('wsClientError', error, refused, request);
     },
     acceptError: (errno: number): void => {
       const error = new SystemError(errno, 'accept');

@@ -3,9 +3,11 @@
 // bytes leave in one write per connection at the end of the batch or of the current tick.
 import { CLOSED, CLOSING, CONNECTING, isSendableCloseCode, OPEN, type ReadyState } from './constants';
 import { type Core, SEND_DROPPED } from './core';
-import { BackpressureError, type WebSocketError } from './errors';
+import { BackpressureError, notOpenError, type WebSocketError } from './errors';
 import { LeanEventEmitter } from './lean-event-emitter';
 import type { PublishOptions, Topics } from './topics';
+import { PendingWrites } from './pending-writes';
+import type { RequestSocketInfo } from './request';
 
 /** @internal What a WebSocket needs from the server that owns it (one object per server). */
 export interface ConnectionHost {
@@ -30,12 +32,18 @@ export interface SendOptions {
   compress?: boolean;
 }
 
-export type BinaryType = 'nodebuffer' | 'arraybuffer';
+/** ws's binaryTypes: 'fragments' is an array of Buffers (one: messages arrive whole), 'blob' a Blob. */
+export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 
-export type WebSocketData = string | Buffer | ArrayBuffer | ArrayBufferView;
+/** What ping() and pong() take. */
+export type ControlData = string | Buffer | ArrayBuffer | ArrayBufferView;
+/** What send() takes: a Blob is read first, and what is sent after it waits behind it. */
+export type WebSocketData = ControlData | Blob;
+
+export type MessageData = Buffer | ArrayBuffer | Buffer[] | Blob;
 
 export interface WebSocketEvents {
-  message: [data: Buffer | ArrayBuffer, isBinary: boolean];
+  message: [data: MessageData, isBinary: boolean];
   ping: [data: Buffer];
   pong: [data: Buffer];
   close: [code: number, reason: Buffer];
@@ -49,6 +57,27 @@ const kReadyStateMask = 3;
 const kFragmenting = 4; // a send() with fin: false started a message that is not finished
 const kErrorEmitted = 8;
 const kDeflate = 16; // permessage-deflate was agreed
+const kPaused = 32; // pause(): the core does not read it; messages already read are held
+const kCloseEmitted = 64;
+
+// What only some sockets need, behind one field (an idle socket pays for a pointer).
+class SocketExtras {
+  refused = 0; // bytes of sends refused once closing (ws counts them in bufferedAmount)
+  writes: PendingWrites | undefined; // send callbacks waiting for the kernel
+  held: [MessageData, boolean][] | undefined; // messages read before pause() took effect
+  sendQueue: (() => Promise<void> | void)[] | undefined; // sends behind a Blob being read, in order
+}
+
+function toMessage(data: Buffer, binaryType: BinaryType): MessageData {
+  if (binaryType === 'arraybuffer') return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  if (binaryType === 'fragments') return [data];
+  if (binaryType === 'blob') return new Blob([data]);
+  return data;
+}
+
+function isBlob(value: unknown): value is Blob {
+  return typeof Blob !== 'undefined' && value instanceof Blob;
+}
 
 // A plain function, not a private method: private methods cost every instance a field.
 function withReadyState(state: number, readyState: ReadyState): number {
@@ -56,7 +85,7 @@ function withReadyState(state: number, readyState: ReadyState): number {
 }
 
 /** @internal */
-export function toBytes(data: WebSocketData): string | Uint8Array {
+export function toBytes(data: ControlData): string | Uint8Array {
   const value: unknown = data;
   if (typeof value === 'string') return value;
   if (value instanceof Uint8Array) return value;
@@ -105,6 +134,7 @@ export class WebSocket extends LeanEventEmitter {
   #generation: number;
   #state: number = OPEN; // ReadyState in the low bits, plus the k* flags below
   #lastBufferedAmount = 0;
+  #extras: SocketExtras | undefined;
 
   /** @internal Created by WebSocketServer for each accepted connection. */
   constructor(host: ConnectionHost, slot: number, generation: number, protocol: string, deflate = false) {
@@ -120,11 +150,51 @@ export class WebSocket extends LeanEventEmitter {
     return (this.#state & kReadyStateMask) as ReadyState;
   }
 
-  /** Bytes queued for this connection that the kernel has not taken yet. */
+  /**
+   * Bytes queued for this connection that the kernel has not taken yet (0 until the user sends:
+   * the 101 answer is not counted), plus, as in ws, the size of sends refused once closing.
+   */
   get bufferedAmount(): number {
-    if (this.readyState === CLOSED) return this.#lastBufferedAmount;
+    const refused = this.#extras?.refused ?? 0;
+    if (this.readyState === CLOSED) return this.#lastBufferedAmount + refused;
     const amount = this.#host.core.bufferedAmount(this.#slot, this.#generation);
-    return amount < 0 ? this.#lastBufferedAmount : amount;
+    return (amount < 0 ? this.#lastBufferedAmount : amount) + refused;
+  }
+
+  /** Whether pause() is in effect. */
+  get isPaused(): boolean {
+    return (this.#state & kPaused) !== 0;
+  }
+
+  /** ws's `_socket` (engine.io reads its remoteAddress): the TCP peer, while the connection is open. */
+  get _socket(): RequestSocketInfo | undefined {
+    if (this.readyState === CLOSED) return undefined;
+    return this.#host.core.peerAddress(this.#slot, this.#generation);
+  }
+
+  /**
+   * ws's `_sender`, for engine.io: `sendFrame(frame, cb)` takes a frame ws's `Sender.frame()`
+   * pre-encoded (socket.io's broadcasts) and queues its message like send().
+   */
+  get _sender(): { sendFrame(frame: readonly Uint8Array[], cb?: SendCallback): void } {
+    return { sendFrame: (frame, cb) => this._sendFrame(frame, cb) };
+  }
+
+  /** Stops reading from the peer ('message' events wait) until resume(), as ws's pause(). */
+  pause(): void {
+    const readyState = this.readyState;
+    if (readyState === CONNECTING || readyState === CLOSED) return;
+    this.#state |= kPaused;
+    this.#host.core.pauseReading(this.#slot, this.#generation, true);
+  }
+
+  /** Reading goes on; messages read before the pause are emitted first. */
+  resume(): void {
+    const readyState = this.readyState;
+    if (readyState === CONNECTING || readyState === CLOSED || !(this.#state & kPaused)) return;
+    this.#state &= ~kPaused;
+    this._emitHeld();
+    if (!(this.#state & kPaused)) this.#host.core.pauseReading(this.#slot, this.#generation, false);
   }
 
   /**
@@ -138,6 +208,31 @@ export class WebSocket extends LeanEventEmitter {
       cb = options;
       options = undefined;
     }
+    const queue = this.#extras?.sendQueue;
+    if (queue === undefined && !isBlob(data)) return this._sendNow(data, options, cb);
+    // A Blob is read first (asynchronously); what is sent after it waits behind it, in order.
+    const sendOptions = options;
+    const callback = cb;
+    const step = isBlob(data)
+      ? () =>
+          data.arrayBuffer().then(
+            (buffer) => {
+              this._sendNow(new Uint8Array(buffer), { binary: true, ...sendOptions }, callback);
+            },
+            (error: unknown) => {
+              if (callback) callback(error instanceof Error ? error : new Error(String(error)));
+            },
+          )
+      : () => {
+          this._sendNow(data, sendOptions, callback);
+        };
+    if (queue !== undefined) queue.push(step);
+    else void this._runSendQueue(step);
+    return true;
+  }
+
+  /** @internal send() once nothing waits before it. */
+  private _sendNow(data: ControlData, options: SendOptions | undefined, cb: SendCallback | undefined): boolean {
     const bytes = toBytes(data);
     const binary = options?.binary ?? typeof bytes !== 'string';
     const fin = options?.fin ?? true;
@@ -149,12 +244,26 @@ export class WebSocket extends LeanEventEmitter {
     return true;
   }
 
-  ping(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
+  ping(data?: ControlData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
     return this._control(this.#host.core.opcodes.PING, data, mask, cb);
   }
 
-  pong(data?: WebSocketData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
+  pong(data?: ControlData, mask?: boolean | SendCallback, cb?: SendCallback): boolean {
     return this._control(this.#host.core.opcodes.PONG, data, mask, cb);
+  }
+
+  /** @internal Runs `first`, then the sends queued behind it, until the queue is empty. */
+  private async _runSendQueue(first: () => Promise<void> | void): Promise<void> {
+    const extras = this._extras();
+    const queue: (() => Promise<void> | void)[] = [];
+    extras.sendQueue = queue;
+    let step: (() => Promise<void> | void) | undefined = first;
+    while (step !== undefined) {
+      const pending = step();
+      if (pending !== undefined) await pending;
+      step = queue.shift();
+    }
+    extras.sendQueue = undefined;
   }
 
   /** Starts the closing handshake. The 'close' event follows once the TCP connection is down. */
@@ -210,13 +319,13 @@ export class WebSocket extends LeanEventEmitter {
    * Works from a closed socket too (e.g. announcing its leave from its 'close' handler). Returns
    * the number of sockets the message was queued for.
    */
-  publish(topic: string, data: WebSocketData, options?: PublishOptions): number {
+  publish(topic: string, data: ControlData, options?: PublishOptions): number {
     return this.#host.topics.publish(topic, toBytes(data), options, this.#slot, this.#generation);
   }
 
   // TypeScript-private rather than #private: #methods cost every instance a field (V8's brand).
   /** @internal */
-  private _control(opcode: number, data: WebSocketData | undefined, mask: boolean | SendCallback | undefined, cb?: SendCallback) {
+  private _control(opcode: number, data: ControlData | undefined, mask: boolean | SendCallback | undefined, cb?: SendCallback) {
     if (typeof mask === 'function') cb = mask;
     const bytes = data === undefined ? Buffer.alloc(0) : toBytes(data);
     const limit = this.#host.core.maxControlPayload;
@@ -230,28 +339,82 @@ export class WebSocket extends LeanEventEmitter {
   private _queue(bytes: string | Uint8Array, opcode: number, fin: boolean, cb: SendCallback | undefined): boolean {
     const readyState = this.readyState;
     if (readyState !== OPEN) {
-      if (cb) {
-        const error = new Error(`${kNotOpen}: readyState ${readyState} (${['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'][readyState]})`);
-        process.nextTick(cb, error);
-      }
+      // ws's sendAfterClose: the bytes count in bufferedAmount, the callback gets an error.
+      this._extras().refused += byteLength(bytes);
+      if (cb) process.nextTick(cb, notOpenError(readyState));
       return false;
     }
-    const buffered = this.#host.core.send(this.#slot, this.#generation, bytes, opcode, fin);
-    if (buffered === SEND_DROPPED) {
+    const core = this.#host.core;
+    // With a callback the core reports when the kernel has taken the message (ws's rule, which
+    // engine.io's flow control relies on): `result` is then the offset the message ends at.
+    const result = cb ? core.send(this.#slot, this.#generation, bytes, opcode, fin, true) : core.send(this.#slot, this.#generation, bytes, opcode, fin);
+    if (result === SEND_DROPPED) {
       if (cb) process.nextTick(cb, new BackpressureError());
       return false;
     }
-    if (buffered < 0) {
+    if (result < 0) {
       if (cb) process.nextTick(cb, new Error(`${kNotOpen}: the connection is closing`));
       return false;
     }
+    let buffered = result;
+    if (cb) {
+      const extras = this._extras();
+      (extras.writes ??= new PendingWrites()).add(result, cb);
+      buffered = core.bufferedAmount(this.#slot, this.#generation);
+      if (buffered < 0) buffered = 0;
+    }
     this.#lastBufferedAmount = buffered;
-    // The bytes are in the connection's output now (as ws's are in the socket's buffer). The
-    // callback runs from setImmediate, after the flush at the end of this batch or tick has
-    // tried to write them; it does not wait for the kernel to take every byte.
-    if (cb) setImmediate(cb);
     const limit = this.#host.maxBackpressure;
     return limit === 0 || buffered < limit;
+  }
+
+  /** @internal A frame pre-encoded by ws's Sender.frame() (header, then payload): its message is sent. */
+  _sendFrame(frame: readonly Uint8Array[], cb?: SendCallback): void {
+    const head = frame[0];
+    const fin = (head[0] & 0x80) !== 0;
+    const opcode = head[0] & 0x0f;
+    const masked = (head[1] & 0x80) !== 0;
+    const len7 = head[1] & 0x7f;
+    const headerLength = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0);
+    if ((head[0] & 0x70) !== 0 || masked || head.length < headerLength || opcode > 0xa || (opcode > 2 && opcode < 8)) {
+      throw new TypeError('sendFrame() expects an unmasked, uncompressed frame from Sender.frame()');
+    }
+    const payload = frame.length > 1 ? frame[1] : head.subarray(headerLength);
+    const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    this._queue(data, opcode, fin, cb);
+  }
+
+  /** @internal The core has taken `written` bytes: the send callbacks up to there run. */
+  _written(written: number): void {
+    const writes = this.#extras?.writes;
+    if (writes === undefined) return;
+    writes.written(written);
+    const next = writes.nextMark;
+    if (next !== undefined && this.readyState !== CLOSED) this.#host.core.armWritten(this.#slot, this.#generation, next);
+  }
+
+  /** @internal A message from the peer: emitted, or held while paused. */
+  _onMessage(data: Buffer, isBinary: boolean): void {
+    const message = isBinary ? toMessage(data, this.binaryType) : data;
+    if (this.#state & kPaused) {
+      (this._extras().held ??= []).push([message, isBinary]);
+      return;
+    }
+    this.emit('message', message, isBinary);
+  }
+
+  /** @internal Emits the messages held by a pause, until one of them pauses again. */
+  private _emitHeld(): void {
+    const held = this.#extras?.held;
+    while (held !== undefined && held.length > 0 && !(this.#state & kPaused)) {
+      const [message, isBinary] = held.shift()!;
+      this.emit('message', message, isBinary);
+    }
+  }
+
+  /** @internal */
+  private _extras(): SocketExtras {
+    return (this.#extras ??= new SocketExtras());
   }
 
   /** @internal */
@@ -265,7 +428,17 @@ export class WebSocket extends LeanEventEmitter {
 
   /** @internal */
   _emitClose(code: number, reason: Buffer): void {
-    this.#state = withReadyState(this.#state, CLOSED);
+    if (this.#state & kCloseEmitted) return;
+    const extras = this.#extras;
+    if (extras?.held !== undefined) {
+      // Read before the end: they are the peer's last words, emitted before 'close'.
+      this.#state &= ~kPaused;
+      this._emitHeld();
+      extras.held = undefined;
+    }
+    this.#state = withReadyState(this.#state | kCloseEmitted, CLOSED);
+    // What the kernel had not taken when the connection went will never be sent.
+    extras?.writes?.fail(notOpenError(CLOSED));
     this.emit('close', code, reason);
   }
 

@@ -101,6 +101,7 @@ Napi::Object constants(Napi::Env env) {
   out.Set("EVENT_STOPPED", u32(EventKind::STOPPED));
   out.Set("EVENT_SUBSCRIPTION", u32(EventKind::SUBSCRIPTION));
   out.Set("MAX_TOPIC_LENGTH", static_cast<uint32_t>(epollws::TopicRegistry::MAX_TOPIC_LENGTH));
+  out.Set("EVENT_WRITTEN", u32(EventKind::WRITTEN));
   out.Set("MESSAGE_BINARY", epollws::MESSAGE_BINARY);
   out.Set("MESSAGE_EXTERNAL", epollws::MESSAGE_EXTERNAL);
   out.Set("RECORD_WORDS", static_cast<uint32_t>(epollws::EVENT_RECORD_WORDS));

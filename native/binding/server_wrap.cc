@@ -78,6 +78,9 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::writeRefusal>("writeRefusal"),
                          InstanceMethod<&ServerWrap::endRefusal>("endRefusal"),
                          InstanceMethod<&ServerWrap::bufferedAmount>("bufferedAmount"),
+                         InstanceMethod<&ServerWrap::armWritten>("armWritten"),
+                         InstanceMethod<&ServerWrap::pauseReading>("pauseReading"),
+                         InstanceMethod<&ServerWrap::peerAddress>("peerAddress"),
                          InstanceMethod<&ServerWrap::flush>("flush"),
                          InstanceMethod<&ServerWrap::connectionCount>("connectionCount"),
                          InstanceMethod<&ServerWrap::destroy>("destroy"),
@@ -125,6 +128,8 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   core.dropOnBackpressure = options.Get("dropOnBackpressure").ToBoolean().Value();
   core.maxFragments = optionU32(options, "maxFragments", core.maxFragments);
   core.proxyProtocol = options.Get("proxyProtocol").ToBoolean().Value();
+  Napi::Value autoPong = options.Get("autoPong");
+  if (autoPong.IsBoolean()) core.autoPong = autoPong.As<Napi::Boolean>().Value();
   core.path = stringOrEmpty(options.Get("path"));
   // permessage-deflate: an object (lib normalised it) or absent/null for off.
   Napi::Value deflate = options.Get("deflate");
@@ -303,7 +308,7 @@ Napi::Array ServerWrap::payloadChunks() {
   }
   for (const EventRecord& record : delivering_.records) {
     bool external = record.kind == static_cast<uint32_t>(EventKind::MESSAGE) && (record.arg & MESSAGE_EXTERNAL);
-    if (external) continue;
+    if (external || record.kind == static_cast<uint32_t>(EventKind::WRITTEN)) continue;  // no payload bytes
     size_t end = static_cast<size_t>(record.offset) + record.length;
     if (end - start > PAYLOAD_CHUNK_BYTES && record.offset > start) {
       cut(record.offset);
@@ -379,14 +384,15 @@ Napi::Value ServerWrap::dropConnections(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// send(slot, generation, data: Buffer | Uint8Array | string, opcode | SEND_COMPRESS?, fin)
+// send(slot, generation, data: Buffer | Uint8Array | string, opcode | SEND_COMPRESS?, fin, track)
 //   -> bufferedAmount, or a negative CallStatus (-1 closed, -3 dropped by backpressure)
 // SEND_COMPRESS in the opcode lets permessage-deflate compress the message (no extra argument on
-// the hot path).
+// the hot path). With track (a send callback waits on it), the message's end offset instead of
+// the bufferedAmount (write_progress.h).
 // Raw N-API on purpose: this runs once per message sent (see scripts/bench/napi-cost.mjs).
 napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
+  size_t argc = 6;
+  napi_value args[6];
   void* data = nullptr;
   napi_get_cb_info(env, info, &argc, args, nullptr, &data);
   auto* self = static_cast<ServerWrap*>(data);
@@ -401,9 +407,12 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
   napi_get_value_uint32(env, args[3], &opcode);
   bool fin = true;
   if (argc >= 5) napi_get_value_bool(env, args[4], &fin);
+  bool track = false;
+  if (argc >= 6) napi_get_value_bool(env, args[5], &track);
   ConnectionId id{slot, generation};
   bool compress = (opcode & SEND_COMPRESS) != 0;
   opcode &= ~SEND_COMPRESS;
+  if (track) self->server_->trackWrites(id);  // before the send: a large payload may be written at once
 
   SendResult sent;
   size_t length = 0;
@@ -427,6 +436,7 @@ napi_value ServerWrap::sendRaw(napi_env env, napi_callback_info info) {
                                compress);
   }
   double buffered = sent.status < 0 ? sent.status : static_cast<double>(sent.buffered);
+  if (track && sent.status >= 0) buffered = static_cast<double>(self->server_->markWritten(id));
   napi_create_double(env, buffered, &result);
   return result;
 }
@@ -522,6 +532,30 @@ Napi::Value ServerWrap::endRefusal(const Napi::CallbackInfo& info) {
 Napi::Value ServerWrap::bufferedAmount(const Napi::CallbackInfo& info) {
   if (destroyed_) return Napi::Number::New(info.Env(), -1);
   return Napi::Number::New(info.Env(), static_cast<double>(server_->bufferedAmount(idFrom(info))));
+}
+
+// armWritten(slot, generation, mark) -> CallStatus: WRITTEN once the transport took `mark` bytes.
+Napi::Value ServerWrap::armWritten(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  auto mark = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
+  return Napi::Number::New(info.Env(), server_->armWritten(idFrom(info), mark));
+}
+
+// pauseReading(slot, generation, paused) -> CallStatus (ws's pause()/resume()).
+Napi::Value ServerWrap::pauseReading(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), server_->pauseReading(idFrom(info), info[2].ToBoolean().Value()));
+}
+
+// peerAddress(slot, generation) -> [address, port, family (4 or 6)]; address "" when gone.
+Napi::Value ServerWrap::peerAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PeerAddress peer = destroyed_ ? PeerAddress{} : server_->peerAddress(idFrom(info));
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, peer.address);
+  out.Set(1u, static_cast<uint32_t>(peer.port));
+  out.Set(2u, static_cast<uint32_t>(peer.family == 6 ? 6 : 4));
+  return out;
 }
 
 // Writes everything queued outside a batch (JS calls this once at the end of the tick); returns

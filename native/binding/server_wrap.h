@@ -41,6 +41,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value writeRefusal(const Napi::CallbackInfo& info);
   Napi::Value endRefusal(const Napi::CallbackInfo& info);
   Napi::Value bufferedAmount(const Napi::CallbackInfo& info);
+  Napi::Value armWritten(const Napi::CallbackInfo& info);
+  Napi::Value pauseReading(const Napi::CallbackInfo& info);
+  Napi::Value peerAddress(const Napi::CallbackInfo& info);
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value connectionCount(const Napi::CallbackInfo& info);
   Napi::Value destroy(const Napi::CallbackInfo& info);

@@ -69,8 +69,8 @@ void Connection::onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuf
     closeNow(host);  // gone while the user decides on the upgrade
     return;
   }
-  // Paused for its output (it watches only EPOLLOUT): an error or hang-up means it is gone.
-  if (outputPaused && (events & (EPOLLHUP | EPOLLERR))) {
+  // Paused for its output or by the user (it does not watch EPOLLIN): an error or hang-up means it is gone.
+  if ((outputPaused || userPaused) && (events & (EPOLLHUP | EPOLLERR))) {
     closeNow(host);
     return;
   }
@@ -78,7 +78,7 @@ void Connection::onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuf
 
   size_t readThisTurn = 0;
   for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
-    if (state == ConnState::CLOSED || readPaused || outputPaused) return;
+    if (state == ConnState::CLOSED || readPaused || outputPaused || userPaused) return;
     if (inflateStalled()) return;  // a message is being inflated over several turns: it comes first
     if (shouldPauseReading(host.options, *this)) {
       outputPaused = true;
@@ -199,6 +199,7 @@ bool Connection::queueFrame(ConnectionHost& host, Opcode opcode, const uint8_t* 
     size_t fromQueue = std::min(done, queued);
     output.consume(fromQueue, host.totalQueued);
     payloadDone = done - fromQueue;
+    noteWritten(host, done);
   }
   if (payloadDone < length) {
     output.appendShared(SharedFrameRef(SharedFrame::copyOf(payload + payloadDone, length - payloadDone)), 0,
@@ -278,6 +279,7 @@ void Connection::flush(ConnectionHost& host) {
       return;
     }
     output.consume(written.bytes, host.totalQueued);
+    noteWritten(host, written.bytes);
     if (written.bytes < wanted) break;  // the send buffer is full: wait for EPOLLOUT
   }
   bool wasArmed = writeArmed;
@@ -305,7 +307,7 @@ void Connection::updateInterest(ConnectionHost& host) {
   // errors and hang-ups may wake us: a FIN then means the client left, and onReady closes the
   // connection at once, so the level-triggered event fires only once. While paused for its
   // output, the connection waits for EPOLLOUT alone (a FIN is read once reading resumes).
-  Interest interest{!readPaused && !outputPaused, readPaused, writeArmed};
+  Interest interest{!readPaused && !outputPaused && !userPaused, readPaused, writeArmed};
   host.reactor.modify(io().pollFd(), epollTag(*this), interest);
 }
 
@@ -377,6 +379,8 @@ void Connection::closeNow(ConnectionHost& host) {
   state = ConnState::CLOSED;
   deadlineMs = 0;
   if (known) {
+    // What the transport took before the end, so that the user's callbacks up to there succeed.
+    if (extras && extras->progress.tracking) host.batch.addWritten(slot, generation, extras->progress.written);
     uint16_t code = closeReceived ? closeCode : close_code::ABNORMAL;
     std::string_view reason = receivedCloseReason();
     host.batch.addCopy(EventKind::CLOSE, slot, generation, reason.data(), reason.size(), code);

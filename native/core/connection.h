@@ -23,6 +23,7 @@
 #include "server_options.h"
 #include "topic_registry.h"
 #include "transport.h"
+#include "write_progress.h"
 
 namespace epollws {
 
@@ -69,7 +70,10 @@ struct ConnectionExtras {
   std::unique_ptr<Transport> transport;  // set for the connection's whole life, or never
   MemberTopics topics;      // the topics it subscribes to (the registry keeps the other side)
   std::unique_ptr<PerMessageDeflate> deflate;  // set at accept when negotiated, for good
-  bool empty() const { return !handshake && closeReason.empty() && !transport && topics.empty() && !deflate; }
+  WriteProgress progress;  // send callbacks: bytes the transport took (write_progress.h)
+  bool empty() const {
+    return !handshake && closeReason.empty() && !transport && topics.empty() && !deflate && !progress.tracking;
+  }
 };
 
 // One per socket, so its size is the server's floor per idle connection: members are ordered by
@@ -91,7 +95,8 @@ struct Connection {
         needDrain(false),
         releaseOutput(false),
         outputPaused(false),
-        sendFragmented(false) {}
+        sendFragmented(false),
+        userPaused(false) {}
 
   // --- Behaviour (connection.cc). `host` is the owning server's side of the conversation. ---
   // Readiness from the reactor: write what waits, then read (the read-state switch).
@@ -130,6 +135,15 @@ struct Connection {
   void closeNow(ConnectionHost& host);
   // The user's sends are taken: open, or closed by the peer in the batch not yet handed out.
   bool canSend() const;
+  // The transport took `bytes` of the output: reported to a user waiting for them (write_progress.cc).
+  void noteWritten(ConnectionHost& host, size_t bytes) {
+    if (extras && extras->progress.tracking) reportWritten(host, bytes);
+  }
+  void reportWritten(ConnectionHost& host, size_t bytes);
+  // The end of what is queued now, as a count of bytes since tracking began; the user is told
+  // (WRITTEN) once the transport has taken `mark` bytes, at once if it has already.
+  uint64_t queuedEnd() const { return extras->progress.written + output.size(); }
+  void armWritten(ConnectionHost& host, uint64_t mark);
 
 
   // The peer's close reason, empty when its close frame had none (or none came).
@@ -188,6 +202,7 @@ struct Connection {
                                  // (TCP backpressure for a peer that does not read its answers)
   bool sendFragmented : 1;       // the user's last data frame had fin unset: a publish would land
                                  // inside its message, so publishes are refused until it ends
+  bool userPaused : 1;           // not read: the user's pause() (ws's websocket.pause())
 };
 #if defined(__x86_64__) || defined(__aarch64__)
 // 184 bytes on LP64 (a 192-byte malloc chunk); it was 328 with the control payload inline. Adding a

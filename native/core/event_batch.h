@@ -22,6 +22,7 @@ enum class EventKind : uint32_t {
   ACCEPT_ERROR = 9,  // accept() failed; arg: errno (reported once per condition)
   STOPPED = 10,      // not listening and the last connection is gone (a shutdown is complete)
   SUBSCRIPTION = 11, // a closing connection was a topic's last subscriber; arg: the count (0); payload: the topic
+  WRITTEN = 12,      // the transport has taken this many bytes (offset: low 32 bits, arg: high); no payload
 };
 
 constexpr uint32_t MESSAGE_BINARY = 1;
@@ -75,6 +76,11 @@ struct EventBatch {
                uint32_t arg) {
     uint8_t* out = add(kind, slot, generation, static_cast<uint32_t>(length), arg);
     if (length) std::memcpy(out, bytes, length);
+  }
+  // WRITTEN: a count of bytes, no payload (length 0, offset holds the count's low word).
+  void addWritten(uint32_t slot, uint32_t generation, uint64_t written) {
+    records.push_back({static_cast<uint32_t>(EventKind::WRITTEN), slot, generation, static_cast<uint32_t>(written),
+                       0, static_cast<uint32_t>(written >> 32)});
   }
   void addExternal(EventKind kind, uint32_t slot, uint32_t generation, ByteBuffer&& bytes, uint32_t arg) {
     uint32_t length = static_cast<uint32_t>(bytes.size());

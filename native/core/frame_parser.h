@@ -19,8 +19,11 @@
 //     A complete, unmasked CLOSE, PING or PONG. payload points into the caller's buffer or into a
 //     buffer of the parser's and is valid only during the call. A CLOSE payload is already
 //     validated (empty, or a valid close code and a UTF-8 reason).
-//   void onProtocolError(ErrorCode code);
+//   void onProtocolError(ErrorCode code, uint32_t detail);
 //     The parser is dead afterwards; the caller fails the connection with errorCloseCode(code).
+//     detail is what ws's message names (errorDetail below): the opcode of INVALID_OPCODE, the
+//     length of INVALID_CONTROL_PAYLOAD_LENGTH / INVALID_CLOSE_PAYLOAD_LENGTH, the code of
+//     INVALID_CLOSE_CODE; 0 otherwise.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -167,10 +170,17 @@ class FrameParser {
     return ErrorCode::NONE;
   }
 
-  bool fail(ErrorCode code, Handler& handler) {
+  bool fail(ErrorCode code, Handler& handler, uint32_t detail = 0) {
     failed_ = true;
-    handler.onProtocolError(code);
+    handler.onProtocolError(code, detail);
     return false;
+  }
+
+  // A header check failed on `h` (the bytes checkHeader saw): what the error's message names.
+  static uint32_t errorDetail(ErrorCode code, const uint8_t* h) {
+    if (code == ErrorCode::INVALID_OPCODE) return h[0] & 0x0F;
+    if (code == ErrorCode::INVALID_CONTROL_PAYLOAD_LENGTH) return h[1] & 0x7F;  // only checked once h[1] is in
+    return 0;
   }
 
   // Reads one header, from the buffer directly when it is all there (the common case), otherwise
@@ -181,7 +191,7 @@ class FrameParser {
     if (held_ == 0) {
       const size_t avail = static_cast<size_t>(end - p);
       ErrorCode error = checkHeader(p, avail, info);
-      if (error != ErrorCode::NONE) return fail(error, handler);
+      if (error != ErrorCode::NONE) return fail(error, handler, errorDetail(error, p));
       if (avail < info.size || avail < detail::MIN_FRAME_HEADER) {
         std::memcpy(spill_, p, avail);  // avail < 14 here
         held_ = static_cast<uint8_t>(avail);
@@ -194,7 +204,7 @@ class FrameParser {
       // Top up the spill to the header size known so far; it grows once byte 1 is in.
       for (;;) {
         ErrorCode error = checkHeader(spill_, held_, info);
-        if (error != ErrorCode::NONE) return fail(error, handler);
+        if (error != ErrorCode::NONE) return fail(error, handler, errorDetail(error, spill_));
         if (held_ >= info.size) break;
         if (p == end) return true;
         const size_t want = info.size - held_;
@@ -302,9 +312,9 @@ class FrameParser {
     state_ = State::HEADER;
     const Opcode op = controlOpcode_;
     if (op == Opcode::CLOSE && len != 0) {
-      if (len == 1) return fail(ErrorCode::INVALID_CLOSE_PAYLOAD_LENGTH, handler);
+      if (len == 1) return fail(ErrorCode::INVALID_CLOSE_PAYLOAD_LENGTH, handler, 1);
       const uint16_t code = static_cast<uint16_t>((payload[0] << 8) | payload[1]);
-      if (!isValidCloseCode(code)) return fail(ErrorCode::INVALID_CLOSE_CODE, handler);
+      if (!isValidCloseCode(code)) return fail(ErrorCode::INVALID_CLOSE_CODE, handler, code);
       if (!isValidUtf8(payload + 2, len - 2)) return fail(ErrorCode::INVALID_UTF8, handler);
     }
     return !handler.onControl(op, payload, len);

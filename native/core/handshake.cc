@@ -43,24 +43,6 @@ std::string buildSwitchingProtocolsResponse(std::string_view acceptKey, std::str
   return out;
 }
 
-namespace {
-
-// True if `lines` ("Name: value\r\n"...) has a header called `name` (case-insensitive).
-bool hasHeaderLine(std::string_view lines, std::string_view name) {
-  while (!lines.empty()) {
-    size_t eol = lines.find("\r\n");
-    std::string_view line = lines.substr(0, eol);
-    size_t colon = line.find(':');
-    if (colon != std::string_view::npos && detail::equalsIgnoreCase(line.substr(0, colon), name)) {
-      return true;
-    }
-    if (eol == std::string_view::npos) break;
-    lines.remove_prefix(eol + 2);
-  }
-  return false;
-}
-
-}  // namespace
 
 std::string buildHttpErrorResponse(int status, std::string_view extraHeaderLines,
                                    std::string_view body) {
@@ -75,12 +57,7 @@ std::string buildHttpErrorResponse(int status, std::string_view extraHeaderLines
   out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reason).append("\r\n");
   out.append("Connection: close\r\nContent-Type: text/plain\r\nContent-Length: ");
   out.append(std::to_string(body.size())).append("\r\n");
-  out.append(extraHeaderLines);
-  // RFC 6455 §4.2.2: a version mismatch must tell the client which versions we speak.
-  if (status == 426 && !hasHeaderLine(extraHeaderLines, "Sec-WebSocket-Version")) {
-    out.append("Sec-WebSocket-Version: 13\r\n");
-  }
-  out.append("\r\n").append(body);
+  out.append(extraHeaderLines).append("\r\n").append(body);
   return out;
 }
 

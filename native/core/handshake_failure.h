@@ -29,11 +29,16 @@ enum class HandshakeFailure : uint8_t {
   INVALID_PROXY_HEADER,
   PATH_NOT_SERVED,
   TOO_MANY_CONNECTIONS,
+  UPGRADE_REQUIRED,
   COUNT
 };
 
 // Set in CLIENT_ERROR's arg when the core holds the refused connection for the user to answer.
 constexpr uint32_t CLIENT_ERROR_HELD = 0x100;
+
+// The versions of the protocol spoken (RFC 6455's 13 and draft 8, same framing, as ws), named in
+// the answer to any other.
+constexpr const char* SUPPORTED_VERSIONS_HEADER = "Sec-WebSocket-Version: 13, 8\r\n";
 
 struct HandshakeFailureInfo {
   const char* name;     // the enum's name, what JS sees as err.reason
@@ -57,13 +62,16 @@ constexpr HandshakeFailureInfo HANDSHAKE_FAILURES[] = {
     {"INVALID_CONNECTION", 400, "Invalid Connection header"},
     {"INVALID_KEY", 400, "Missing or invalid Sec-WebSocket-Key header"},
     {"DUPLICATE_VERSION", 400, "Duplicate Sec-WebSocket-Version header"},
-    // RFC 6455 §4.2.2: the 426 answer names the versions we support (see buildHttpErrorResponse).
-    {"INVALID_VERSION", 426, "Missing or invalid Sec-WebSocket-Version header"},
+    // ws's answer: 400 naming the versions spoken (Sec-WebSocket-Version: 13, 8; refuseHandshake).
+    {"INVALID_VERSION", 400, "Missing or invalid Sec-WebSocket-Version header"},
     {"DUPLICATE_ORIGIN", 400, "Duplicate Origin header"},
     {"INVALID_SUBPROTOCOL", 400, "Invalid Sec-WebSocket-Protocol header"},
     {"INVALID_PROXY_HEADER", 400, "Invalid PROXY protocol header"},
     {"PATH_NOT_SERVED", 404, "Path not served"},
     {"TOO_MANY_CONNECTIONS", 503, "Too many connections"},
+    // A plain HTTP request (no Upgrade, or no "upgrade" in Connection) on the own listener: what
+    // ws's own http server answers to anything that is not an upgrade.
+    {"UPGRADE_REQUIRED", 426, "Upgrade Required"},
 };
 static_assert(sizeof(HANDSHAKE_FAILURES) / sizeof(HANDSHAKE_FAILURES[0]) ==
                   static_cast<size_t>(HandshakeFailure::COUNT),

@@ -222,11 +222,6 @@ UpgradeParser::State UpgradeParser::parseHead() {
   // The scan guaranteed that every CR starts a CRLF and that the head ends with an empty line.
   size_t eol = head.find(CRLF);
   if (!parseRequestLine(head.substr(0, eol))) return fail(HandshakeFailure::MALFORMED_REQUEST_LINE);
-  if (request_.method != "GET") return fail(HandshakeFailure::INVALID_METHOD);
-  // HTTP/1.1 or a later 1.x; HTTP/1.0 has no Upgrade mechanism (RFC 6455 §4.1).
-  if (request_.httpVersion[5] != '1' || request_.httpVersion[7] == '0') {
-    return fail(HandshakeFailure::UNSUPPORTED_HTTP_VERSION);
-  }
 
   // One exact allocation for the header list: every header line ends with the only CR it holds.
   size_t crCount = 0;
@@ -238,6 +233,7 @@ UpgradeParser::State UpgradeParser::parseHead() {
   request_.headers.reserve(crCount - 2);  // minus the request line and the empty line
 
   size_t hostCount = 0, keyCount = 0, versionCount = 0, originCount = 0, protocolCount = 0;
+  bool upgradeSeen = false;
   bool upgradeOk = false;
   bool connectionOk = false;
   size_t pos = eol + CRLF.size();
@@ -266,6 +262,7 @@ UpgradeParser::State UpgradeParser::parseHead() {
       ++hostCount;
       request_.host = value;
     } else if (equalsIgnoreCase(name, "Upgrade")) {
+      upgradeSeen = true;
       upgradeOk = upgradeOk || headerHasToken(value, "websocket");
     } else if (equalsIgnoreCase(name, "Connection")) {
       connectionOk = connectionOk || headerHasToken(value, "upgrade");
@@ -286,17 +283,25 @@ UpgradeParser::State UpgradeParser::parseHead() {
     }
   }
 
+  // What node:http calls an upgrade (an Upgrade header and "upgrade" in Connection) or not: a
+  // plain request, whatever its method, gets ws's 426 (its own http server's answer).
+  if (!upgradeSeen || !connectionOk) return fail(HandshakeFailure::UPGRADE_REQUIRED);
+  if (request_.method != "GET") return fail(HandshakeFailure::INVALID_METHOD);
+  // HTTP/1.1 or a later 1.x; HTTP/1.0 has no Upgrade mechanism (RFC 6455 §4.1).
+  if (request_.httpVersion[5] != '1' || request_.httpVersion[7] == '0') {
+    return fail(HandshakeFailure::UNSUPPORTED_HTTP_VERSION);
+  }
   // RFC 9112 §3.2: exactly one Host. Two could make us and a proxy disagree on the virtual host.
   if (hostCount == 0) return fail(HandshakeFailure::MISSING_HOST);
   if (hostCount > 1) return fail(HandshakeFailure::DUPLICATE_HOST);
   if (!upgradeOk) return fail(HandshakeFailure::INVALID_UPGRADE);
-  if (!connectionOk) return fail(HandshakeFailure::INVALID_CONNECTION);
   if (keyCount != 1 || !isValidKey(request_.key)) {
     return fail(HandshakeFailure::INVALID_KEY);
   }
   if (versionCount > 1) return fail(HandshakeFailure::DUPLICATE_VERSION);
-  // RFC 6455 §4.2.2: an unsupported version gets 426 and the versions we do support.
-  if (request_.version != "13") return fail(HandshakeFailure::INVALID_VERSION);
+  // 13 (RFC 6455) and 8 (the last draft, same framing) as ws; any other is answered with the
+  // versions spoken (refuseHandshake).
+  if (request_.version != "13" && request_.version != "8") return fail(HandshakeFailure::INVALID_VERSION);
   // Origin checks (verifyClient) must see the one value the browser sent, not a pick among several.
   if (originCount > 1) return fail(HandshakeFailure::DUPLICATE_ORIGIN);
   if (protocolCount > 0 && !isValidProtocolList(request_.protocols)) return fail(HandshakeFailure::INVALID_SUBPROTOCOL);

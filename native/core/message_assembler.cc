@@ -95,7 +95,7 @@ bool MessageAssembler::failInflate(ErrorCode error) {
   noteFreedMemory(conn_.message.capacity());
   conn_.message.release();
   conn_.parser.abandon();
-  onProtocolError(error);
+  onProtocolError(error, 0);
   return true;  // the connection is failing: nothing more is parsed
 }
 
@@ -157,7 +157,10 @@ bool MessageAssembler::onControl(Opcode op, uint8_t* payload, size_t len) {
   switch (op) {
     case Opcode::PING:
       // A ping flood from a peer that does not read must not grow the output without bound.
-      if (conn_.canSend() && conn_.admitOutput(host_)) conn_.queueFrame(host_, Opcode::PONG, payload, len);  // small
+      // autoPong off (ws's option): the user answers, or not.
+      if (host_.options.autoPong && conn_.canSend() && conn_.admitOutput(host_)) {
+        conn_.queueFrame(host_, Opcode::PONG, payload, len);  // small
+      }
       if (conn_.state == ConnState::CLOSED) return true;
       host_.batch.addCopy(EventKind::PING, conn_.slot, conn_.generation, payload, len, 0);
       return false;
@@ -182,8 +185,9 @@ bool MessageAssembler::onControl(Opcode op, uint8_t* payload, size_t len) {
   }
 }
 
-void MessageAssembler::onProtocolError(ErrorCode code) {
-  host_.batch.add(EventKind::ERROR, conn_.slot, conn_.generation, 0, static_cast<uint32_t>(code));
+// ERROR's arg: the ErrorCode in the low byte, the detail its message names above it.
+void MessageAssembler::onProtocolError(ErrorCode code, uint32_t detail) {
+  host_.batch.add(EventKind::ERROR, conn_.slot, conn_.generation, 0, static_cast<uint32_t>(code) | (detail << 8));
   conn_.replyClose(host_, errorCloseCode(code), false);
 }
 

@@ -38,7 +38,7 @@ class MessageAssembler {
   // FrameParser's Handler interface. A true return stops the parser (nothing more is read).
   bool onDataChunk(Opcode messageOpcode, uint8_t* data, size_t len, bool first, bool last, bool compressed);
   bool onControl(Opcode op, uint8_t* payload, size_t len);
-  void onProtocolError(ErrorCode code);
+  void onProtocolError(ErrorCode code, uint32_t detail);
 
  private:
   void emitMessage(const uint8_t* data, size_t len);

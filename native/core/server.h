@@ -104,6 +104,16 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   int terminate(ConnectionId id);
   // Bytes queued but not yet taken by the kernel; -1 for a stale id.
   int64_t bufferedAmount(ConnectionId id) const;
+  // Send callbacks (write_progress.h/.cc): trackWrites before a send the user waits on, then
+  // markWritten after it returns that send's end (-1: gone) and reports WRITTEN once the
+  // transport has taken it; armWritten(mark) asks for the next report (at once if taken).
+  void trackWrites(ConnectionId id);
+  int64_t markWritten(ConnectionId id);
+  int armWritten(ConnectionId id, uint64_t mark);
+  // The user's pause()/resume(): the connection is not read while paused.
+  int pauseReading(ConnectionId id, bool paused);
+  // The TCP peer of an open connection (empty address for a stale id or a closed connection).
+  PeerAddress peerAddress(ConnectionId id) const;
   size_t connectionCount() const { return liveConnections_; }
 
   // Streams (server_stream.cc): connections with no fd, whose bytes the driver moves (a Node

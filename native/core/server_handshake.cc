@@ -131,26 +131,47 @@ void Server::refuseHandshake(Connection* conn, HandshakeFailure failure) {
       return;
     }
   }
-  std::string response = buildHttpErrorResponse(info.status, {}, {info.message});
+  std::string_view lines = failure == HandshakeFailure::INVALID_VERSION ? SUPPORTED_VERSIONS_HEADER : "";
+  std::string response = buildHttpErrorResponse(info.status, lines, {info.message});
   conn->output.appendCopy(response.data(), response.size(), totalQueued_);
   conn->takeHandshake();
   beginDraining(conn);
 }
 
-// CLIENT_ERROR: arg is the HandshakeFailure; the payload "message\0address\0port".
+// CLIENT_ERROR: arg is the HandshakeFailure; the payload "message\0address\0port\0head", where head
+// is the request head when it was read whole and its lines parsed (refused for what it says, as
+// ws's wsClientError gets node's request), else empty.
 void Server::queueClientError(Connection* conn, HandshakeFailure failure, bool held) {
   const char* reason = handshakeFailureInfo(failure).message;
   PeerAddress peer = peerOf(conn);
   std::string port = std::to_string(peer.port);
+  std::string_view head;
+  switch (failure) {
+    case HandshakeFailure::INVALID_LINE_ENDING:
+    case HandshakeFailure::HEADERS_TOO_LARGE:
+    case HandshakeFailure::MALFORMED_REQUEST_LINE:
+    case HandshakeFailure::MALFORMED_HEADER_LINE:
+    case HandshakeFailure::INVALID_HEADER_VALUE:
+    case HandshakeFailure::INVALID_PROXY_HEADER:
+      break;  // no request to show (node:http would not have parsed one either)
+    default:
+      head = conn->handshake()->parser.rawHead();
+  }
   size_t reasonLength = std::strlen(reason);
-  size_t length = reasonLength + 1 + peer.address.size() + 1 + port.size();
+  size_t length = reasonLength + 1 + peer.address.size() + 1 + port.size() + 1 + head.size();
   uint8_t* out = batch_.add(EventKind::CLIENT_ERROR, conn->slot, conn->generation, static_cast<uint32_t>(length),
                             static_cast<uint32_t>(failure) | (held ? CLIENT_ERROR_HELD : 0));
-  std::memcpy(out, reason, reasonLength);
-  out[reasonLength] = 0;
-  std::memcpy(out + reasonLength + 1, peer.address.data(), peer.address.size());
-  out[reasonLength + 1 + peer.address.size()] = 0;
-  std::memcpy(out + reasonLength + 2 + peer.address.size(), port.data(), port.size());
+  auto put = [&out](const void* bytes, size_t n) {
+    if (n) std::memcpy(out, bytes, n);
+    out += n;
+  };
+  put(reason, reasonLength);
+  put("\0", 1);
+  put(peer.address.data(), peer.address.size());
+  put("\0", 1);
+  put(port.data(), port.size());
+  put("\0", 1);
+  put(head.data(), head.size());
   noteEventQueued();
 }
 
@@ -181,6 +202,10 @@ int Server::acceptUpgrade(ConnectionId id, std::string_view protocol, std::strin
     conn->readPaused = false;
     updateInterest(conn);
   }
+  // The 101 leaves now, as ws writes it: the user's first bufferedAmount is its own data, and a
+  // terminate() from the 'connection' handler still lets the client see the connection open.
+  conn->flush(host_);
+  if (conn->state == ConnState::CLOSED) return static_cast<int>(CallStatus::OK);  // the client left
   if (!hs->pendingInput.empty()) {
     // Frames that arrived with the request head: parse them now, as if just read.
     consumeFrames(conn, hs->pendingInput.data(), hs->pendingInput.size());

@@ -26,6 +26,7 @@ struct ServerOptions {
   uint64_t maxTotalBackpressure = 1024ull * 1024 * 1024;
   uint32_t maxFragments = 100000;    // frames in one message; 0 = no limit
   bool proxyProtocol = false;        // every connection starts with a PROXY protocol v1/v2 header
+  bool autoPong = true;              // answer pings with a pong (ws's autoPong)
   const Clock* clock = nullptr;      // nullptr: the monotonic clock; the caller keeps it alive
   DeflateOptions deflate;            // permessage-deflate (off unless enabled)
 };

@@ -113,7 +113,7 @@ void Server::serviceStreams() {
     uint32_t events = 0;
     if (conn->writeArmed && stream.writable()) events |= EPOLLOUT;
     if (stream.hasInput() || stream.ended()) {
-      if (!conn->readPaused && !conn->outputPaused) events |= EPOLLIN;
+      if (!conn->readPaused && !conn->outputPaused && !conn->userPaused) events |= EPOLLIN;
       if (stream.ended()) events |= EPOLLRDHUP;
     }
     if (events) onReady(conn, events);

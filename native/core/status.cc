@@ -30,7 +30,8 @@ constexpr ErrorInfo ERROR_INFO[] = {
      close_code::INVALID_PAYLOAD},
     {"WS_ERR_INVALID_CLOSE_CODE", "Invalid WebSocket frame: invalid status code",
      close_code::PROTOCOL_ERROR},
-    {"WS_ERR_INVALID_CLOSE_PAYLOAD_LENGTH", "Invalid WebSocket frame: invalid close payload length",
+    // ws reports it as WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH, "invalid payload length 1" (lib maps it).
+    {"WS_ERR_INVALID_CLOSE_PAYLOAD_LENGTH", "Invalid WebSocket frame: invalid payload length",
      close_code::PROTOCOL_ERROR},
     // ws closes with 1007 when inflating fails: the payload is inconsistent with the message type.
     {"WS_ERR_INVALID_COMPRESSED_DATA", "Invalid WebSocket frame: invalid compressed data",

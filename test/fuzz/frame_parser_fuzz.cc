@@ -80,7 +80,7 @@ struct FuzzHandler {
     return false;
   }
 
-  void onProtocolError(ErrorCode code) {
+  void onProtocolError(ErrorCode code, uint32_t /*detail*/) {
     require(!errored, "two errors");
     require(code != ErrorCode::NONE && code < ErrorCode::COUNT, "error code");
     errored = true;

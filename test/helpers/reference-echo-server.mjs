@@ -4,7 +4,8 @@
 // It prints `listening on ws://<addr>:<port>` once it accepts.
 //
 // The handshake is validated here, before `ws` sees it, so that the HTTP status codes are the strict
-// ones the suites expect (405 method, 426 + Sec-WebSocket-Version: 13, 404 path, 400 otherwise; Node's
+// ones the suites expect (ws's: 426 for a request that is not an upgrade, 405 method, 400 +
+// Sec-WebSocket-Version: 13, 8 for another version, 404 path, 400 otherwise; Node's
 // own parser answers 431 for an oversized head and 400 for a missing Host). Frame-level behaviour is
 // plain `ws`, which deviates from the strict rules in two places (see IS_REFERENCE in spawn-server.mjs):
 //   - a 64-bit length with the top bit set is answered with 1009 (ws checks > 2^53 - 1), not 1002;
@@ -52,10 +53,9 @@ function reject(socket, status, text, extraHeaders = {}) {
 
 function start({ port, host = '127.0.0.1', path }) {
   const server = http.createServer((req, res) => {
-    // Reached only when the request is not an upgrade (no Upgrade / Connection: upgrade).
-    const status = req.method !== 'GET' ? 405 : 400;
-    res.writeHead(status, { Connection: 'close', 'Content-Type': 'text/plain' });
-    res.end(`${status}\n`);
+    // Reached only when the request is not an upgrade (no Upgrade / Connection: upgrade): ws's 426.
+    res.writeHead(426, { Connection: 'close', 'Content-Type': 'text/plain' });
+    res.end('Upgrade Required');
     req.socket.end();
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
@@ -72,8 +72,8 @@ function start({ port, host = '127.0.0.1', path }) {
     if (!key || !KEY_RE.test(key) || Buffer.from(key, 'base64').length !== 16) {
       return reject(socket, 400, 'Bad Request');
     }
-    if (h['sec-websocket-version'] !== '13') {
-      return reject(socket, 426, 'Upgrade Required', { 'Sec-WebSocket-Version': '13' });
+    if (h['sec-websocket-version'] !== '13' && h['sec-websocket-version'] !== '8') {
+      return reject(socket, 400, 'Bad Request', { 'Sec-WebSocket-Version': '13, 8' });
     }
     if (path !== undefined && req.url.split('?')[0] !== path) return reject(socket, 404, 'Not Found');
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

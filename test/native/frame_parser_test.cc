@@ -51,6 +51,7 @@ struct Recorder {
   int calls = 0;
   int stopAtCall = 0;  // return true from this call (1-based); 0 = never
   const uint8_t* lastEnd = nullptr;
+  uint32_t lastDetail = 0xFFFFFFFF;  // onProtocolError's detail; none yet
 
   bool stop() { return ++calls == stopAtCall; }
 
@@ -80,8 +81,9 @@ struct Recorder {
     return stop();
   }
 
-  void onProtocolError(ErrorCode code) {
+  void onProtocolError(ErrorCode code, uint32_t detail) {
     messages.push_back(std::string("error:") + errorCodeName(code));
+    lastDetail = detail;
     ++calls;
   }
 
@@ -330,6 +332,27 @@ void testErrors() {
     CHECK(!parser.consume(more.data(), more.size(), rec));
     CHECK_EQ(rec.messages.size(), events);
   }
+  // What ws's messages name ("invalid opcode 3", "invalid payload length 126", "invalid status code
+  // 1005"), whole and byte by byte (the header then comes from the spill).
+  struct DetailCase {
+    Bytes wire;
+    uint32_t detail;
+  };
+  const std::vector<DetailCase> details = {
+      {frame(0x83, ""), 3},           {frame(0x8F, ""), 15},          {frame(0x80, "x"), 0},
+      {open + frame(0x82, "x"), 2},   {hex("89 fe 007e") + mask, 126}, {frame(0x88, "x"), 1},
+      {frame(0x88, closePayload(1005)), 1005},
+  };
+  for (const DetailCase& d : details) {
+    CHECK_EQ(feed(d.wire, {}, {}).rec.lastDetail, d.detail);
+    FrameParser<Recorder> parser{FrameParserOptions{}};
+    Recorder rec;
+    for (size_t i = 0; i < d.wire.size(); ++i) {
+      uint8_t byte = d.wire[i];
+      if (!parser.consume(&byte, 1, rec)) break;
+    }
+    CHECK_EQ(rec.lastDetail, d.detail);
+  }
 }
 
 void testLimitsAndValidCases() {
@@ -432,7 +455,7 @@ struct Destroyer {
   }
   bool onDataChunk(Opcode, uint8_t*, size_t, bool, bool, bool) { return kill(); }
   bool onControl(Opcode, uint8_t*, size_t) { return kill(); }
-  void onProtocolError(ErrorCode) { kill(); }
+  void onProtocolError(ErrorCode, uint32_t) { kill(); }
 };
 
 void testDestroyInsideCallback() {

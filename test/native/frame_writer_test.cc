@@ -40,7 +40,7 @@ struct Collector {
     last = true;
     return false;
   }
-  void onProtocolError(ErrorCode) { op = Opcode::CONTINUATION; }
+  void onProtocolError(ErrorCode, uint32_t) { op = Opcode::CONTINUATION; }
 };
 
 // Writes a frame, sets the MASK bit and masks the payload, then parses it back.

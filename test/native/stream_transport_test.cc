@@ -207,7 +207,7 @@ void refusedRequestEndsTheStream() {
   if (!events.empty()) CHECK(events[0].kind == EventKind::CLIENT_ERROR);
   Server::StreamOutput status;
   std::string response = f.take(id, &status);
-  CHECK(response.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(response.rfind("HTTP/1.1 426", 0) == 0);
   CHECK(status.writeShut);
   f.server.streamEnded(id);
   events = f.turn();

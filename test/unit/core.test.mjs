@@ -106,7 +106,7 @@ describe('unit: Core over a fake binding', () => {
     assert.deepEqual(fake.options, {
       maxPayload: 1000, maxHeaderSize: 2000, maxConnections: 3, handshakeTimeout: 4, closeTimeout: 5, idleTimeout: 6,
       sendPings: false, maxBackpressure: 100, maxTotalBackpressure: 5000, dropOnBackpressure: true, maxFragments: 7,
-      proxyProtocol: false, path: '', deflate: null,
+      proxyProtocol: false, path: '', deflate: null, autoPong: true,
     });
     assert.equal(wss.options.maxBackpressure, 100);
   });

@@ -30,13 +30,13 @@ describe('unit: options', () => {
   it('fills every default: the core\'s from the binding, the rest from lib', () => {
     const { handleProtocols, verifyClient, upgrade, server, ...plain } = normalize({ noServer: true });
     assert.deepEqual(plain, {
-      ports: [], tls: undefined, noServer: true, host: '', path: '', backlog: 511,
+      port: undefined, ports: [], tls: undefined, noServer: true, host: '', path: '', backlog: 511,
       maxPayload: DEFAULTS.maxPayload, maxHeaderSize: DEFAULTS.maxHeaderSize, maxConnections: DEFAULTS.maxConnections,
       handshakeTimeout: DEFAULTS.handshakeTimeout, closeTimeout: DEFAULTS.closeTimeout, idleTimeout: DEFAULTS.idleTimeout,
       sendPings: DEFAULTS.sendPings, maxBackpressure: DEFAULTS.maxBackpressure,
       maxTotalBackpressure: 1024 * 1024 * 1024, // the fake's core predates the option: lib's contract value
       backpressurePolicy: 'close', maxFragments: DEFAULTS.maxFragments,
-      clientTracking: true, trustProxy: false, proxyProtocol: false, reusePort: false, perMessageDeflate: null,
+      clientTracking: true, trustProxy: false, proxyProtocol: false, reusePort: false, perMessageDeflate: null, autoPong: true, WebSocket: undefined,
     });
     assert.deepEqual([handleProtocols, verifyClient, upgrade, server], [undefined, undefined, undefined, undefined]);
     assert.equal(normalizeOptions({ noServer: true }, { ...DEFAULTS, maxTotalBackpressure: 77 }).maxTotalBackpressure, 77);
@@ -79,10 +79,26 @@ describe('unit: options', () => {
     for (const path of ['chat', '', 7, null]) assertOptionError({ port: 0, path }, TypeError, 'ERR_INVALID_ARG_VALUE', '"path"');
   });
 
+  it('maxPayload: any non-negative number, as ws (engine.io passes maxHttpBufferSize through); the core gets a whole uint32', () => {
+    const cases = [[0, 0xffffffff], [Infinity, 0xffffffff], [5e9, 0xffffffff], [1e6 / 3, 333333], [1, 1], [0.5, 1], [1024, 1024]];
+    for (const [value, core] of cases) {
+      const wss = new WebSocketServer({ noServer: true, nativeBinding: fakeBinding, maxPayload: value });
+      assert.equal(wss.options.maxPayload, value, 'kept as given');
+      assert.equal(FakeServer.last.options.maxPayload, core);
+    }
+    assertOptionError({ port: 0, maxPayload: -1 }, RangeError, 'ERR_OUT_OF_RANGE', '"maxPayload"');
+    for (const value of ['10', NaN, null, false]) assertOptionError({ port: 0, maxPayload: value }, TypeError, 'ERR_INVALID_ARG_TYPE', '"maxPayload"');
+  });
+
+  it('port: kept as given in options (ws), the list served in ports', () => {
+    assert.equal(normalize({ port: 0 }).port, 0);
+    assert.deepEqual(normalize({ port: [0, 0] }).port, [0, 0]);
+    assert.deepEqual(normalize({ port: 8080 }).ports, [8080]);
+  });
+
   // [name, smallest accepted, largest accepted]
   const integers = [
     ['backlog', 0, 0x7fffffff],
-    ['maxPayload', 1, 0xffffffff],
     ['maxHeaderSize', 256, 1024 * 1024],
     ['maxConnections', 0, 0xffffffff],
     ['handshakeTimeout', 0, 0x7fffffff],

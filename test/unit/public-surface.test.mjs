@@ -22,6 +22,7 @@ it('index.d.ts exports exactly the public names', () => {
     .sort();
   assert.deepEqual(names, [
     'AddressInfo', 'BackpressureError', 'BackpressurePolicy', 'BinaryType', 'CLOSED', 'CLOSING', 'CONNECTING', 'OPEN',
+    'ControlData', 'MessageData', 'WebSocketClass',
     'HandshakeFailureReason', 'PublishOptions', 'PublishStats', 'ReadyState', 'RefusedSocket', 'RequestSocketInfo', 'SendCallback', 'SendOptions', 'Server', 'ServerOptions', 'SystemError', 'TlsOptions', 'TlsServerNameOptions',
     'UpgradeDecision', 'UpgradeRequest', 'VerifyClient', 'VerifyClientCallback', 'VerifyClientInfo', 'WebSocket',
     'WebSocketData', 'WebSocketError', 'WebSocketEvents', 'WebSocketServer', 'WebSocketServerEvents',
