@@ -196,7 +196,9 @@ void Connection::sendUpgrade() {
 
   std::string req = "GET " + shared_.opts.path + " HTTP/1.1\r\nHost: " + hostHeader_ +
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                    "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                    "\r\nSec-WebSocket-Version: 13\r\n" +
+                    (shared_.opts.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "") +
+                    "\r\n";
   state_ = State::kHandshake;
   std::memcpy(reserveOut(req.size()), req.data(), req.size());
   setWantWrite(false);
@@ -265,12 +267,18 @@ void Connection::checkHandshakeResponse(const std::string& head) {
              expectedAccept_.c_str());
       accept = true;
     } else if (name == "sec-websocket-extensions") {
-      fail("connection %u: server accepted extension \"%s\" that was not offered", id_, value.c_str());
+      if (!shared_.opts.deflate || deflateOn_)
+        fail("connection %u: server accepted extension \"%s\" that was not offered", id_, value.c_str());
+      std::string why = parseDeflateAnswer(value, deflate_);
+      if (!why.empty()) fail("connection %u: bad extension answer \"%s\": %s", id_, value.c_str(), why.c_str());
+      deflateOn_ = true;
     }
   }
   if (!upgrade) fail("connection %u: response lacks \"Upgrade: websocket\"", id_);
   if (!connection) fail("connection %u: response lacks \"Connection: Upgrade\"", id_);
   if (!accept) fail("connection %u: response lacks Sec-WebSocket-Accept", id_);
+  if (shared_.opts.deflate && !deflateOn_)
+    fail("connection %u: the server did not accept permessage-deflate (no Sec-WebSocket-Extensions)", id_);
 }
 
 void Connection::onOpen() {
@@ -278,6 +286,14 @@ void Connection::onOpen() {
   --shared_.pendingHandshakes;
   ++shared_.openConnections;
   shared_.lastOpenNs = monotonicNs();
+  if (shared_.opts.connectMode && shared_.opts.deflate) {
+    // One compressed message each way, so the server holds whatever an idle compressed connection
+    // costs after use; the connection counts as open once its echo is verified.
+    --shared_.openConnections;
+    sentAt_.assign(1, 0);
+    queueMessage();
+    return;
+  }
   if (shared_.opts.connectMode) {
     // Idle connections: give the memory back so the load generator's own footprint stays small.
     std::vector<uint8_t>().swap(out_);
@@ -291,6 +307,7 @@ void Connection::onOpen() {
 
 void Connection::parseFrames(const uint8_t* data, size_t len) {
   const bool text = shared_.opts.text;
+  shared_.wireIn += len;
   while (len > 0) {
     if (!inPayload_) {
       size_t take = hdrNeed_ - hdrLen_;
@@ -313,6 +330,10 @@ void Connection::parseFrames(const uint8_t* data, size_t len) {
     if (frameOpcode_ >= kClose) {
       std::memcpy(ctl_ + ctlLen_, data, take);
       ctlLen_ = static_cast<uint8_t>(ctlLen_ + take);
+    } else if (deflateOn_) {
+      // Compressed (or not) bytes are checked once the whole message is in.
+      msgIn_.insert(msgIn_.end(), data, data + take);
+      msgOffset_ += take;
     } else {
       size_t bad = verifyChunk(data, take, msgSeed_, msgOffset_, text);
       if (bad != take) {
@@ -334,7 +355,11 @@ void Connection::onFrameHeader() {
   const Options& o = shared_.opts;
   frameFin_ = (hdr_[0] & 0x80) != 0;
   frameOpcode_ = hdr_[0] & 0x0F;
-  if (hdr_[0] & 0x70) fail("connection %u: frame with RSV bits set (0x%02x)", id_, hdr_[0]);
+  // RSV1 marks a compressed message, allowed on its first frame once permessage-deflate is on.
+  const bool rsv1 = (hdr_[0] & 0x40) != 0;
+  const bool firstDataFrame = (frameOpcode_ == kText || frameOpcode_ == kBinary);
+  if ((hdr_[0] & 0x30) || (rsv1 && !(deflateOn_ && firstDataFrame)))
+    fail("connection %u: frame with RSV bits set (0x%02x)", id_, hdr_[0]);
   uint64_t plen = hdr_[1] & 0x7F;
   if (plen == 126) {
     plen = (static_cast<uint64_t>(hdr_[2]) << 8) | hdr_[3];
@@ -362,6 +387,8 @@ void Connection::onFrameHeader() {
       if (recvSeq_ >= sendSeq_) fail("connection %u: received a message that was never sent", id_);
       inMessage_ = true;
       msgOffset_ = 0;
+      msgCompressed_ = rsv1;
+      msgIn_.clear();
       msgSeed_ = messageSeed(id_, recvSeq_);
       break;
     case kCont:
@@ -370,7 +397,8 @@ void Connection::onFrameHeader() {
     default:
       fail("connection %u: reserved opcode %u", id_, frameOpcode_);
   }
-  if (frameOpcode_ < kClose && msgOffset_ + plen > o.size)
+  // Compressed, a message may be longer than sent (incompressible data) but not by much.
+  if (frameOpcode_ < kClose && msgOffset_ + plen > (deflateOn_ ? o.size + o.size / 8 + 1024 : o.size))
     fail("connection %u: message %llu is longer than the %llu bytes sent", id_,
          static_cast<unsigned long long>(recvSeq_), static_cast<unsigned long long>(o.size));
   inPayload_ = plen > 0;
@@ -398,7 +426,8 @@ void Connection::onFrameEnd() {
 }
 
 void Connection::onMessageComplete() {
-  if (msgOffset_ != shared_.opts.size)
+  if (deflateOn_) checkDeflatedMessage();
+  else if (msgOffset_ != shared_.opts.size)
     fail("connection %u: message %llu has %llu bytes, expected %llu", id_,
          static_cast<unsigned long long>(recvSeq_), static_cast<unsigned long long>(msgOffset_),
          static_cast<unsigned long long>(shared_.opts.size));
@@ -408,15 +437,66 @@ void Connection::onMessageComplete() {
   ++shared_.messages;
   shared_.payloadBytes += shared_.opts.size;
   shared_.latency.record(shared_.now > sent ? shared_.now - sent : 0);
+  if (shared_.opts.connectMode) {
+    // --connect --deflate: the one message came back intact; now idle, holding nothing.
+    ++shared_.openConnections;
+    shared_.lastOpenNs = monotonicNs();
+    std::vector<uint8_t>().swap(msgIn_);
+    std::vector<uint8_t>().swap(out_);
+    outOff_ = 0;
+    return;
+  }
   if (shared_.sending) queueMessage();
+}
+
+DeflateCodec& Connection::codec() {
+  if (!shared_.opts.connectMode) {
+    if (!codec_) codec_ = std::make_unique<DeflateCodec>(deflate_);
+    return *codec_;
+  }
+  if (!shared_.oneShotCodec) shared_.oneShotCodec = std::make_unique<DeflateCodec>(deflate_);
+  return *shared_.oneShotCodec;
+}
+
+void Connection::checkDeflatedMessage() {
+  const Options& o = shared_.opts;
+  const std::vector<uint8_t>* got = &msgIn_;
+  if (msgCompressed_) {
+    DeflateCodec& c = codec();
+    if (o.connectMode) c.resetInflater();
+    if (!c.inflate(msgIn_.data(), msgIn_.size(), o.size, shared_.inflated))
+      fail("connection %u: message %llu: corrupt compressed data or longer than the %llu bytes sent", id_,
+           static_cast<unsigned long long>(recvSeq_), static_cast<unsigned long long>(o.size));
+    got = &shared_.inflated;
+    ++shared_.compressedEchoes;
+  }
+  jsonMessage(id_, recvSeq_, o.size, shared_.plain);
+  if (got->size() != o.size)
+    fail("connection %u: message %llu has %zu bytes after inflating, expected %llu", id_,
+         static_cast<unsigned long long>(recvSeq_), got->size(), static_cast<unsigned long long>(o.size));
+  if (std::memcmp(got->data(), shared_.plain.data(), o.size) != 0) {
+    size_t i = 0;
+    while ((*got)[i] == shared_.plain[i]) ++i;
+    fail("connection %u: message %llu: byte %zu is 0x%02x, expected 0x%02x (corrupted or out of order)", id_,
+         static_cast<unsigned long long>(recvSeq_), i, (*got)[i], shared_.plain[i]);
+  }
 }
 
 void Connection::queueMessage() {
   const Options& o = shared_.opts;
   uint64_t len = o.size;
+  if (deflateOn_) {
+    jsonMessage(id_, sendSeq_, o.size, shared_.plain);
+    shared_.packed.clear();
+    DeflateCodec& c = codec();
+    if (o.connectMode) c.resetDeflater();
+    c.compress(shared_.plain.data(), shared_.plain.size(), shared_.packed);
+    len = shared_.packed.size();
+  }
   size_t hlen = len < 126 ? 2 : len < 65536 ? 4 : 10;
   uint8_t* p = reserveOut(hlen + 4 + len);
-  p[0] = static_cast<uint8_t>(0x80 | (o.text ? kText : kBinary));
+  shared_.wireOut += hlen + 4 + len;
+  p[0] = static_cast<uint8_t>(0x80 | (deflateOn_ ? 0x40 : 0) | (o.text ? kText : kBinary));
   if (len < 126) {
     p[1] = static_cast<uint8_t>(0x80 | len);
   } else if (len < 65536) {
@@ -429,7 +509,12 @@ void Connection::queueMessage() {
   }
   uint8_t* mask = p + hlen;
   nextMask(mask);
-  fillMaskedPayload(mask + 4, len, messageSeed(id_, sendSeq_), o.text, mask);
+  if (deflateOn_) {
+    const uint8_t* src = shared_.packed.data();
+    for (uint64_t i = 0; i < len; ++i) mask[4 + i] = src[i] ^ mask[i & 3];
+  } else {
+    fillMaskedPayload(mask + 4, len, messageSeed(id_, sendSeq_), o.text, mask);
+  }
   sentAt_[sendSeq_ % sentAt_.size()] = shared_.now;
   ++sendSeq_;
 }

@@ -8,10 +8,12 @@
 #include <openssl/ssl.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "../core/unique_fd.h"
+#include "deflate_codec.h"
 #include "histogram.h"
 #include "options.h"
 
@@ -47,7 +49,16 @@ struct Shared {
   // Counted for the current window (reset when measuring starts).
   uint64_t messages = 0;
   uint64_t payloadBytes = 0;
+  uint64_t wireOut = 0;            // frame bytes sent (headers, masks, payloads)
+  uint64_t wireIn = 0;             // frame bytes received
+  uint64_t compressedEchoes = 0;   // echoes that came back with RSV1 (--deflate)
   Histogram latency;
+  // --deflate: reusable buffers for the message being built or checked (one at a time) and, in
+  // --connect mode, one codec for all connections (each exchanges a single message).
+  std::vector<uint8_t> plain;
+  std::vector<uint8_t> packed;
+  std::vector<uint8_t> inflated;
+  std::unique_ptr<DeflateCodec> oneShotCodec;
   // Shared receive buffer: connections keep no per-connection input buffer, only parser state.
   std::vector<uint8_t> readBuf = std::vector<uint8_t>(512 * 1024);
 };
@@ -94,6 +105,8 @@ class Connection {
   void flush();
   void setWantWrite(bool want);
   void nextMask(uint8_t mask[4]);
+  DeflateCodec& codec();
+  void checkDeflatedMessage();
 
   Shared& shared_;
   uint32_t id_;
@@ -127,6 +140,14 @@ class Connection {
   uint64_t msgOffset_ = 0;
   uint64_t msgSeed_ = 0;
   uint8_t ctl_[125] = {};
+
+  // permessage-deflate (--deflate): negotiated parameters, this connection's zlib streams (echo
+  // mode: its own context takeover), and the current message's payload collected for inflating.
+  bool deflateOn_ = false;
+  DeflateParams deflate_;
+  std::unique_ptr<DeflateCodec> codec_;
+  bool msgCompressed_ = false;
+  std::vector<uint8_t> msgIn_;
   uint8_t ctlLen_ = 0;
 };
 

@@ -128,6 +128,9 @@ void reportEcho(const Options& o, const Shared& sh, const Snapshot& a, const Sna
   if (other < 0) other = 0;
   const Histogram& h = sh.latency;
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  // Wire bytes per message; the messages in flight when the window closed make it a slight
+  // over-estimate of the sending side (sent, not yet echoed), negligible over thousands of echoes.
+  auto perMsg = [&](uint64_t bytes) { return sh.messages ? static_cast<double>(bytes) / sh.messages : 0.0; };
   if (o.json) {
     std::printf(
         "{\"mode\":\"echo\",\"connections\":%u,\"inflight\":%u,\"size\":%" PRIu64
@@ -141,6 +144,10 @@ void reportEcho(const Options& o, const Shared& sh, const Snapshot& a, const Sna
     if (o.serverPid > 0)
       std::printf(",\"serverPid\":%d,\"serverCpu\":%.4f,\"serverCpuUsPerMsg\":%.4f", o.serverPid, srvSec / secs,
                   srvUsPerMsg);
+    if (o.deflate)
+      std::printf(",\"deflate\":true,\"wireBytesPerMsgOut\":%.2f,\"wireBytesPerMsgIn\":%.2f,"
+                  "\"compressedEchoes\":%" PRIu64,
+                  perMsg(sh.wireOut), perMsg(sh.wireIn), sh.compressedEchoes);
     std::printf(",\"otherCpu\":%.4f,\"errors\":0}\n", other);
   } else {
     std::printf("loadgen: %u connections x %u in flight, %" PRIu64 " B %s, %.2f s measured after %.1f s warmup\n",
@@ -155,6 +162,10 @@ void reportEcho(const Options& o, const Shared& sh, const Snapshot& a, const Sna
     if (o.serverPid > 0)
       std::printf("  server CPU   %.0f%% of one core, %.3f us per message\n", srvSec / secs * 100, srvUsPerMsg);
     std::printf("  other CPU    %.0f%% of one core used by other processes meanwhile\n", other * 100);
+    if (o.deflate)
+      std::printf("  deflate      %.1f B on the wire per message out, %.1f B in (payload %" PRIu64 " B), %" PRIu64
+                  " of %" PRIu64 " echoes compressed\n",
+                  perMsg(sh.wireOut), perMsg(sh.wireIn), o.size, sh.compressedEchoes, sh.messages);
   }
   if (saturated)
     std::fprintf(stderr,
@@ -258,6 +269,9 @@ int run(const Options& o) {
     if (phase == Phase::kWarmup && now >= phaseEnd) {
       sh.messages = 0;
       sh.payloadBytes = 0;
+      sh.wireOut = 0;
+      sh.wireIn = 0;
+      sh.compressedEchoes = 0;
       sh.latency.reset();
       measureStart = takeSnapshot(o);
       phase = Phase::kMeasure;

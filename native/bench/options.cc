@@ -24,6 +24,9 @@ const char kUsage[] =
     "  --source-addrs LIST    e.g. 127.0.0.2-127.0.0.50: bind() each connection to one of these\n"
     "  --connect              open N connections as fast as possible, report handshakes/s, then idle\n"
     "  --tls                  wss: TLS under each connection (the certificate is not verified)\n"
+    "  --deflate              offer permessage-deflate (client_max_window_bits), require it, send\n"
+    "                         compressed JSON-like messages, inflate and verify every echo, count\n"
+    "                         wire bytes; with --connect each connection exchanges one message\n"
     "  --hold H               with --connect: keep the connections open H seconds (default 0)\n"
     "  --handshake-concurrency C  handshakes pending at once (default 256)\n"
     "  --server-pid PID       report the server's CPU time per message from /proc/PID/stat\n"
@@ -135,6 +138,8 @@ Options parseOptions(int argc, char** argv) {
       o.connectMode = true;
     } else if (a == "--tls") {
       o.tls = true;
+    } else if (a == "--deflate") {
+      o.deflate = true;
     } else if (a == "--handshake-concurrency") {
       o.handshakeConcurrency = static_cast<uint32_t>(parseUnsigned(value(), "--handshake-concurrency", 100000));
     } else if (a == "--server-pid") {

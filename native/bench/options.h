@@ -23,7 +23,8 @@ struct Options {
   double warmup = 1.0;
   double hold = 0.0;
   bool connectMode = false;
-  bool tls = false;  // wss: TLS (any certificate accepted, SNI "localhost") under the WebSocket
+  bool tls = false;
+  bool deflate = false;  // offer permessage-deflate; compress, inflate and verify JSON-like payloads  // wss: TLS (any certificate accepted, SNI "localhost") under the WebSocket
   uint32_t handshakeConcurrency = 256;
   pid_t serverPid = 0;
   bool json = false;

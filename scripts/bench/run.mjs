@@ -11,6 +11,10 @@
 // that it receives every message in order), against epollws's wss.publish, epollws's own loop over
 // its sockets, uWebSockets.js's app.publish and ws's loop (scripts/bench/servers/fanout-*.mjs).
 //
+// (g) and (g') are permessage-deflate (compressed echo, memory per idle compressed connection):
+// scripts/bench/deflate.mjs, run after the echo/fan-out sections (or alone with --only g), writing
+// docs/bench/DEFLATE.md.
+//
 // (i)-(k) are TLS (wss echo, TLS handshakes/s, memory per TLS connection): scripts/bench/tls.mjs,
 // run at the end (or alone with --only i / tls), writing docs/bench/TLS.md.
 //
@@ -38,7 +42,7 @@ function parseArgs(argv) {
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--baseline') o.baseline = path.resolve(argv[++i]);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/bench/run.mjs [--quick] [--only a,b,c,d,e,f,h] [--servers epollws,epollws-before,epollws-loop,ws,ws-native,uws,cpp] [--reps N] [--no-pin] [--baseline DIR]\n' +
+      console.log('usage: node scripts/bench/run.mjs [--quick] [--only a,b,c,d,e,f,g,h,i] [--servers epollws,epollws-before,epollws-loop,ws,ws-native,uws,cpp] [--reps N] [--no-pin] [--baseline DIR]\n' +
         '  --baseline DIR  adds the server epollws-before: DIR\'s examples/echo-server.js with DIR\'s built dist/ and addon\n' +
         '                  (another checkout, e.g. a git worktree of the previous commit), measured in the same run');
       process.exit(0);
@@ -92,12 +96,21 @@ function runTlsBench() {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bench/tls.mjs'), ...args], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
-if (selected.length === 0 && TLS_SELECTED) {
-  runTlsBench();
+// (g): its own script too (its servers run with compression on; its loadgen runs use --deflate).
+const DEFLATE_SELECTED = !opts.only || opts.only.some((x) => ['g', "g'", 'deflate'].includes(x));
+function runDeflateBench() {
+  const args = [...(opts.quick ? ['--quick'] : []), ...(opts.reps ? ['--reps', String(opts.reps)] : []), ...(opts.pin ? [] : ['--no-pin'])];
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bench/deflate.mjs'), ...args], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+if (selected.length === 0 && (TLS_SELECTED || DEFLATE_SELECTED)) {
+  // Only the separate scripts' sections: results.json and BENCHMARKS.md stay as they are.
+  if (DEFLATE_SELECTED) runDeflateBench();
+  if (TLS_SELECTED) runTlsBench();
   process.exit(process.exitCode ?? 0);
 }
 if (selected.length === 0) {
-  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f, h, h-32, h-1k, h10-32, h10-1k, i, j, k, tls)`);
+  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f, g, h, h-32, h-1k, h10-32, h10-1k, i, j, k, tls)`);
   process.exit(2);
 }
 
@@ -652,6 +665,7 @@ async function main() {
   writeFileSync(path.join(ROOT, 'docs/bench/results.json'), JSON.stringify({ ...info, scenarios: selected, medians, runs }, null, 2) + '\n');
   writeFileSync(path.join(ROOT, 'docs/bench/BENCHMARKS.md'), renderMarkdown(info, medians, serverInfo) + '\n');
   log(`done in ${info.elapsedSeconds} s: wrote docs/bench/results.json and docs/bench/BENCHMARKS.md`);
+  if (DEFLATE_SELECTED) runDeflateBench();
   if (TLS_SELECTED) runTlsBench();
 }
 

@@ -1,11 +1,12 @@
 // Echo server on the `ws` package, configured as its users would run it: defaults, except a 16 MiB
-// payload limit. Run with WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 for the pure-JS variant; without
+// payload limit (and with --deflate, perMessageDeflate with threshold 0: every message compressed,
+// ws's other defaults: context takeover both ways, 15-bit windows). Run with WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1 for the pure-JS variant; without
 // them ws picks up bufferutil and utf-8-validate when installed.
 import { createRequire } from 'node:module';
 import { WebSocketServer } from 'ws';
 import { MAX_PAYLOAD, parseServerArgs } from './args.mjs';
 
-const { port, host } = parseServerArgs();
+const { port, host, deflate } = parseServerArgs();
 const require = createRequire(import.meta.url);
 const loads = (name) => {
   try {
@@ -20,7 +21,7 @@ const native = {
   utf8validate: !process.env.WS_NO_UTF_8_VALIDATE && loads('utf-8-validate'),
 };
 
-const wss = new WebSocketServer({ host, port, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
+const wss = new WebSocketServer({ host, port, maxPayload: MAX_PAYLOAD, perMessageDeflate: deflate ? { threshold: 0 } : false });
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   ws.on('error', () => {}); // the load generator exits without a close handshake
