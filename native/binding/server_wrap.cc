@@ -168,6 +168,9 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   handles_->timer.data = handles_;
   uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->timer));  // the poll handle keeps the loop alive
   uv_poll_start(&handles_->poll, UV_READABLE, &ServerWrap::onPoll);
+  // Nothing listens and nothing is connected yet ({ noServer } or { server }): as with ws, the
+  // server alone does not keep the process alive; listen() and connections take the reference.
+  updateRef();
   napi_add_async_cleanup_hook(env, &ServerWrap::onCleanup, handles_, &handles_->cleanupHook);
 
   // send() is the hot path: a plain N-API function carrying `this` as its data skips both the
