@@ -88,6 +88,8 @@ export class Core {
   readonly #server: NativeServer;
   readonly #constants: NativeConstants;
   readonly #events: CoreEvents;
+  // Pre-encoded frames (sendFrame) by the parts array socket.io hands every recipient.
+  readonly #sharedFrames = new WeakMap<object, unknown>();
   #inBatch = false;
   #flushScheduled = false;
   #streamSink: ((deliveries: StreamDeliveries) => void) | undefined;
@@ -123,6 +125,25 @@ export class Core {
    */
   send(slot: number, generation: number, data: string | Uint8Array, opcode: number, fin: boolean, track = false): number {
     const status = track ? this.#server.send(slot, generation, data, opcode, fin, true) : this.#server.send(slot, generation, data, opcode, fin);
+    if (status >= 0) {
+      this.#queued();
+      return status;
+    }
+    return status === this.#constants.CALL_STATUS.DROPPED ? SEND_DROPPED : SEND_CLOSED;
+  }
+
+  /**
+   * Queues a frame ws's Sender.frame() encoded (`parts`: header, then payload) as send() does.
+   * socket.io hands the same parts to every recipient of a broadcast: the first call copies
+   * them once into a block the core shares, later ones queue that block by reference.
+   */
+  sendFrame(slot: number, generation: number, parts: readonly Uint8Array[], track: boolean): number {
+    let frame = this.#sharedFrames.get(parts);
+    if (frame === undefined) {
+      frame = this.#server.sharedFrame(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+      this.#sharedFrames.set(parts, frame);
+    }
+    const status = this.#server.sendShared(slot, generation, frame, track);
     if (status >= 0) {
       this.#queued();
       return status;

@@ -81,6 +81,10 @@ export interface NativeServer {
   pauseReading(slot: number, generation: number, paused: boolean): Status;
   /** [address, port, family]: the TCP peer of an open connection (address "" once gone). */
   peerAddress(slot: number, generation: number): [string, number, number];
+  /** A copy of one complete server frame the core can queue by reference (sendShared). */
+  sharedFrame(frame: Uint8Array): unknown;
+  /** Queues a sharedFrame() by reference; returns as send() does. */
+  sendShared(slot: number, generation: number, frame: unknown, track: boolean): Status;
   close(slot: number, generation: number, code: number, reason: string): Status;
   terminate(slot: number, generation: number): Status;
   accept(slot: number, generation: number, protocol: string, extensions: string, headerLines: string): Status;

@@ -59,6 +59,8 @@ const kErrorEmitted = 8;
 const kDeflate = 16; // permessage-deflate was agreed
 const kPaused = 32; // pause(): the core does not read it; messages already read are held
 const kCloseEmitted = 64;
+// Pre-encoded frames this large are queued by reference (the core's publish threshold too).
+const SHARED_FRAME_MIN = 2 * 1024;
 
 // What only some sockets need, behind one field (an idle socket pays for a pointer).
 class SocketExtras {
@@ -338,16 +340,23 @@ export class WebSocket extends LeanEventEmitter {
   /** @internal */
   private _queue(bytes: string | Uint8Array, opcode: number, fin: boolean, cb: SendCallback | undefined): boolean {
     const readyState = this.readyState;
-    if (readyState !== OPEN) {
-      // ws's sendAfterClose: the bytes count in bufferedAmount, the callback gets an error.
-      this._extras().refused += byteLength(bytes);
-      if (cb) process.nextTick(cb, notOpenError(readyState));
-      return false;
-    }
+    if (readyState !== OPEN) return this._refuse(byteLength(bytes), readyState, cb);
     const core = this.#host.core;
     // With a callback the core reports when the kernel has taken the message (ws's rule, which
     // engine.io's flow control relies on): `result` is then the offset the message ends at.
     const result = cb ? core.send(this.#slot, this.#generation, bytes, opcode, fin, true) : core.send(this.#slot, this.#generation, bytes, opcode, fin);
+    return this._queued(result, cb);
+  }
+
+  /** @internal ws's sendAfterClose: the bytes count in bufferedAmount, the callback gets an error. */
+  private _refuse(length: number, readyState: ReadyState, cb: SendCallback | undefined): false {
+    this._extras().refused += length;
+    if (cb) process.nextTick(cb, notOpenError(readyState));
+    return false;
+  }
+
+  /** @internal What the core made of a send: the callback's wait, the return value. */
+  private _queued(result: number, cb: SendCallback | undefined): boolean {
     if (result === SEND_DROPPED) {
       if (cb) process.nextTick(cb, new BackpressureError());
       return false;
@@ -360,7 +369,7 @@ export class WebSocket extends LeanEventEmitter {
     if (cb) {
       const extras = this._extras();
       (extras.writes ??= new PendingWrites()).add(result, cb);
-      buffered = core.bufferedAmount(this.#slot, this.#generation);
+      buffered = this.#host.core.bufferedAmount(this.#slot, this.#generation);
       if (buffered < 0) buffered = 0;
     }
     this.#lastBufferedAmount = buffered;
@@ -368,7 +377,11 @@ export class WebSocket extends LeanEventEmitter {
     return limit === 0 || buffered < limit;
   }
 
-  /** @internal A frame pre-encoded by ws's Sender.frame() (header, then payload): its message is sent. */
+  /**
+   * @internal A frame pre-encoded by ws's Sender.frame() (header, then payload). A whole data
+   * frame of 2 KiB and more is queued as it is, by reference to one copy shared by every socket
+   * it is handed to (socket.io's broadcasts); anything else is sent as its message.
+   */
   _sendFrame(frame: readonly Uint8Array[], cb?: SendCallback): void {
     const head = frame[0];
     const fin = (head[0] & 0x80) !== 0;
@@ -381,7 +394,19 @@ export class WebSocket extends LeanEventEmitter {
     }
     const payload = frame.length > 1 ? frame[1] : head.subarray(headerLength);
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    this._queue(data, opcode, fin, cb);
+    const declared = len7 === 126 ? (head[2] << 8) | head[3] : len7 === 127 ? Buffer.from(head.buffer, head.byteOffset, head.length).readUIntBE(4, 6) : len7;
+    const whole = fin && (opcode === 1 || opcode === 2) && !(this.#state & kFragmenting) && !(this.#state & kDeflate);
+    if (!whole || typeof payload === 'string' || declared !== data.byteLength || headerLength + declared < SHARED_FRAME_MIN) {
+      this._queue(data, opcode, fin, cb);
+      return;
+    }
+    const readyState = this.readyState;
+    if (readyState !== OPEN) {
+      this._refuse(declared, readyState, cb);
+      return;
+    }
+    const parts = frame.length > 1 ? frame : [head];
+    this._queued(this.#host.core.sendFrame(this.#slot, this.#generation, parts, cb !== undefined), cb);
   }
 
   /** @internal The core has taken `written` bytes: the send callbacks up to there run. */

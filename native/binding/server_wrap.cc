@@ -81,6 +81,8 @@ Napi::Function ServerWrap::define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::armWritten>("armWritten"),
                          InstanceMethod<&ServerWrap::pauseReading>("pauseReading"),
                          InstanceMethod<&ServerWrap::peerAddress>("peerAddress"),
+                         InstanceMethod<&ServerWrap::sharedFrame>("sharedFrame"),
+                         InstanceMethod<&ServerWrap::sendShared>("sendShared"),
                          InstanceMethod<&ServerWrap::flush>("flush"),
                          InstanceMethod<&ServerWrap::connectionCount>("connectionCount"),
                          InstanceMethod<&ServerWrap::destroy>("destroy"),
@@ -548,6 +550,32 @@ Napi::Value ServerWrap::armWritten(const Napi::CallbackInfo& info) {
 Napi::Value ServerWrap::pauseReading(const Napi::CallbackInfo& info) {
   if (destroyed_) return Napi::Number::New(info.Env(), -1);
   return Napi::Number::New(info.Env(), server_->pauseReading(idFrom(info), info[2].ToBoolean().Value()));
+}
+
+// sharedFrame(frame: Uint8Array) -> an External holding a reference to a copy of the frame's
+// bytes (freed with the last queue and the External), for sendShared.
+Napi::Value ServerWrap::sharedFrame(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "sharedFrame() expects a Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto bytes = info[0].As<Napi::Uint8Array>();
+  SharedFrame* frame = SharedFrame::copyOf(bytes.Data(), bytes.ByteLength());
+  return Napi::External<SharedFrame>::New(env, frame, [](Napi::Env, SharedFrame* held) { held->unref(); });
+}
+
+// sendShared(slot, generation, frame: External from sharedFrame, track) -> as send()
+Napi::Value ServerWrap::sendShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (destroyed_ || !info[2].IsExternal()) return Napi::Number::New(env, -1);
+  ConnectionId id = idFrom(info);
+  bool track = info[3].ToBoolean().Value();
+  if (track) server_->trackWrites(id);
+  SendResult sent = server_->sendSharedFrame(id, info[2].As<Napi::External<SharedFrame>>().Data());
+  double result = sent.status < 0 ? sent.status : static_cast<double>(sent.buffered);
+  if (track && sent.status >= 0) result = static_cast<double>(server_->markWritten(id));
+  return Napi::Number::New(env, result);
 }
 
 // peerAddress(slot, generation) -> [address, port, family (4 or 6)]; address "" when gone.

@@ -44,6 +44,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value armWritten(const Napi::CallbackInfo& info);
   Napi::Value pauseReading(const Napi::CallbackInfo& info);
   Napi::Value peerAddress(const Napi::CallbackInfo& info);
+  Napi::Value sharedFrame(const Napi::CallbackInfo& info);
+  Napi::Value sendShared(const Napi::CallbackInfo& info);
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value connectionCount(const Napi::CallbackInfo& info);
   Napi::Value destroy(const Napi::CallbackInfo& info);

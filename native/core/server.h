@@ -114,6 +114,9 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   int pauseReading(ConnectionId id, bool paused);
   // The TCP peer of an open connection (empty address for a stale id or a closed connection).
   PeerAddress peerAddress(ConnectionId id) const;
+  // Queues `frame` (one complete server frame, header included) by reference, with send()'s
+  // rules (server_compat.cc): socket.io hands one pre-encoded broadcast frame to every recipient.
+  SendResult sendSharedFrame(ConnectionId id, SharedFrame* frame);
   size_t connectionCount() const { return liveConnections_; }
 
   // Streams (server_stream.cc): connections with no fd, whose bytes the driver moves (a Node

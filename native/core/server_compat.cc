@@ -1,5 +1,6 @@
 // Calls ws users make on an open connection that need the core: pause()/resume() (the connection
-// is not read meanwhile) and the peer's address once the request is gone (ws's `_socket`).
+// is not read meanwhile), the peer's address once the request is gone (ws's `_socket`), and
+// frames the user encoded itself (engine.io's `_sender.sendFrame()`), queued by reference.
 #include "server.h"
 
 namespace epollws {
@@ -18,6 +19,24 @@ PeerAddress Server::peerAddress(ConnectionId id) const {
   Connection* conn = lookup(id);
   if (!conn || conn->state == ConnState::CLOSED) return PeerAddress{};
   return peerOf(conn);
+}
+
+// A frame the user encoded (socket.io's broadcast, ws's Sender.frame()), queued by reference: the
+// same block for every recipient, as a publish's. The rules of a send: closing sockets take
+// nothing, an unfinished fragmented message of the user's refuses it (a frame now would land
+// inside it), and the backpressure policy applies.
+SendResult Server::sendSharedFrame(ConnectionId id, SharedFrame* frame) {
+  Connection* conn = lookup(id);
+  if (!conn || !conn->canSend()) return {static_cast<int>(CallStatus::CLOSED), 0};
+  if (conn->sendFragmented) return {static_cast<int>(CallStatus::DROPPED), 0};
+  if (!conn->admitOutput(host_)) {
+    return {static_cast<int>(conn->state == ConnState::CLOSED ? CallStatus::CLOSED : CallStatus::DROPPED), 0};
+  }
+  frame->ref();
+  conn->output.appendShared(SharedFrameRef(frame), 0, totalQueued_);
+  markDirty(conn);
+  if (options_.maxBackpressure && conn->output.size() >= options_.maxBackpressure) conn->needDrain = true;
+  return {static_cast<int>(CallStatus::OK), conn->output.size()};
 }
 
 }  // namespace epollws

@@ -12,6 +12,7 @@ import { io as ioClient } from 'socket.io-client';
 import { Server as EngineServer } from 'engine.io';
 import { Socket as EngineClient } from 'engine.io-client';
 import { WebSocket, WebSocketServer } from '../../dist/index.mjs';
+import { Core } from '../../dist/core.js';
 import { sleep as delay, withTimeout } from '../helpers/timeout.mjs';
 
 const servers = new Set();
@@ -128,6 +129,26 @@ describe('socket.io over epollws (wsEngine: WebSocketServer)', { timeout: 120_00
     assert.equal(preEncoded, count + count / 2);
     await delay(50); // nothing more arrives
     all.forEach((c, i) => assert.deepEqual(got[i], i % 2 === 0 ? ['everyone', 'evens'] : ['everyone'], `client ${i}`));
+    // A large broadcast: socket.io hands every recipient the same pre-encoded frame, which the
+    // core copies once (keyed by those parts) into a block every queue references.
+    const { sendFrame: coreSendFrame } = Core.prototype;
+    const framesSeen = new Set();
+    let references = 0;
+    Core.prototype.sendFrame = function (slot, generation, parts, track) {
+      framesSeen.add(parts);
+      references++;
+      return coreSendFrame.call(this, slot, generation, parts, track);
+    };
+    const big = 'b'.repeat(64 * 1024);
+    try {
+      const bigArrived = Promise.all(all.map((c) => event(c, 'big')));
+      io.emit('big', big);
+      for (const [text] of await bigArrived) assert.equal(text, big);
+    } finally {
+      Core.prototype.sendFrame = coreSendFrame;
+    }
+    assert.equal(references, count, 'every recipient took the shared-frame path');
+    assert.equal(framesSeen.size, 1, 'one frame (one copy in the core) for the whole broadcast');
     // Binary broadcasts too (not pre-encoded by socket.io: they take the per-socket path).
     const bin = Promise.all(all.map((c) => event(c, 'bin')));
     io.emit('bin', Buffer.from([9, 8, 7]));
