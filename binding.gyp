@@ -52,7 +52,7 @@
         "epollws_core",
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
       ],
-      "sources": ["native/binding/addon.cc", "native/binding/server_wrap.cc", "native/binding/server_wrap_topics.cc", "native/binding/stream_wrap.cc"],
+      "sources": ["native/binding/addon.cc", "native/binding/server_wrap.cc", "native/binding/batch_delivery.cc", "native/binding/connection_calls.cc", "native/binding/server_wrap_topics.cc", "native/binding/stream_wrap.cc"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"]
     }
   ]

@@ -3,12 +3,10 @@
 // only translate; the rules are in native/core/server_topics.cc.
 #include "server_wrap.h"
 
+#include "call_args.h"
+
 namespace epollws {
 namespace {
-
-ConnectionId idFrom(const Napi::CallbackInfo& info) {
-  return ConnectionId{info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value()};
-}
 
 // A string's UTF-8 into `out` (napi writes a terminating NUL); false if it is not a string.
 bool utf8Of(napi_env env, napi_value value, std::string& out) {

@@ -8,14 +8,11 @@
 #include <cstdlib>
 
 #include "../core/stream_transport.h"
+#include "call_args.h"
 #include "server_wrap.h"
 
 namespace epollws {
 namespace {
-
-ConnectionId idFrom(const Napi::CallbackInfo& info) {
-  return ConnectionId{info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value()};
-}
 
 PeerAddress peerFrom(const Napi::CallbackInfo& info, size_t at) {
   PeerAddress peer;
