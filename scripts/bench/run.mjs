@@ -18,6 +18,10 @@
 // (i)-(k) are TLS (wss echo, TLS handshakes/s, memory per TLS connection): scripts/bench/tls.mjs,
 // run at the end (or alone with --only i / tls), writing docs/bench/TLS.md.
 //
+// (l) is socket.io broadcast (one emitter, 1,000 socket.io clients; socket.io with ws, eiows and
+// epollws as its engine): scripts/bench/socketio.mjs, run at the end (or alone with --only l /
+// socketio), writing docs/bench/SOCKETIO.md.
+//
 // Writes bench/results.json (every run, medians, machine info) and BENCHMARKS.md.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,7 +46,7 @@ function parseArgs(argv) {
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--baseline') o.baseline = path.resolve(argv[++i]);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/bench/run.mjs [--quick] [--only a,b,c,d,e,f,g,h,i] [--servers epollws,epollws-before,epollws-loop,ws,ws-native,uws,cpp] [--reps N] [--no-pin] [--baseline DIR]\n' +
+      console.log('usage: node scripts/bench/run.mjs [--quick] [--only a,b,c,d,e,f,g,h,i,l] [--servers epollws,epollws-before,epollws-loop,ws,ws-native,uws,cpp] [--reps N] [--no-pin] [--baseline DIR]\n' +
         '  --baseline DIR  adds the server epollws-before: DIR\'s examples/echo-server.js with DIR\'s built dist/ and addon\n' +
         '                  (another checkout, e.g. a git worktree of the previous commit), measured in the same run');
       process.exit(0);
@@ -103,14 +107,22 @@ function runDeflateBench() {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bench/deflate.mjs'), ...args], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
-if (selected.length === 0 && (TLS_SELECTED || DEFLATE_SELECTED)) {
+// (l): socket.io broadcast, its own script (socket.io servers and a socket.io-client load process).
+const SOCKETIO_SELECTED = !opts.only || opts.only.some((x) => ['l', 'socketio'].includes(x));
+function runSocketioBench() {
+  const args = [...(opts.quick ? ['--quick'] : []), ...(opts.reps ? ['--reps', String(opts.reps)] : []), ...(opts.pin ? [] : ['--no-pin'])];
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bench/socketio.mjs'), ...args], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+if (selected.length === 0 && (TLS_SELECTED || DEFLATE_SELECTED || SOCKETIO_SELECTED)) {
   // Only the separate scripts' sections: results.json and BENCHMARKS.md stay as they are.
   if (DEFLATE_SELECTED) runDeflateBench();
   if (TLS_SELECTED) runTlsBench();
+  if (SOCKETIO_SELECTED) runSocketioBench();
   process.exit(process.exitCode ?? 0);
 }
 if (selected.length === 0) {
-  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f, g, h, h-32, h-1k, h10-32, h10-1k, i, j, k, tls)`);
+  console.error(`--only ${opts.only} selects no scenario (a, b, b-binary, b-text, c, d, e, f, g, h, h-32, h-1k, h10-32, h10-1k, i, j, k, tls, l, socketio)`);
   process.exit(2);
 }
 
@@ -667,6 +679,7 @@ async function main() {
   log(`done in ${info.elapsedSeconds} s: wrote docs/bench/results.json and docs/bench/BENCHMARKS.md`);
   if (DEFLATE_SELECTED) runDeflateBench();
   if (TLS_SELECTED) runTlsBench();
+  if (SOCKETIO_SELECTED) runSocketioBench();
 }
 
 main().catch((e) => {
