@@ -5,21 +5,11 @@
 // malformed offer (declined), the others are still considered.
 #include "deflate_negotiation.h"
 
+#include "http_token.h"
 #include "http_upgrade.h"
 
 namespace epollws {
 namespace {
-
-bool isTchar(char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 
 // A cursor over one element of the list.
 struct Cursor {
@@ -31,7 +21,7 @@ struct Cursor {
   }
   bool token(std::string& out) {
     size_t start = i;
-    while (i < s.size() && isTchar(s[i])) ++i;
+    while (i < s.size() && isTokenChar(static_cast<unsigned char>(s[i]))) ++i;
     out.assign(s.data() + start, i - start);
     return i > start;
   }

@@ -3,23 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "http_token.h"
+
 namespace epollws {
 
 namespace {
 
 constexpr std::string_view CRLF = "\r\n";
-
-// RFC 9110 §5.6.2 tchar.
-bool isTokenChar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 
 // VCHAR, obs-text, SP, HTAB: what may appear inside a field value (RFC 9110 §5.5). NUL, CR, LF
 // and the other controls are what header-injection and smuggling tricks are made of.

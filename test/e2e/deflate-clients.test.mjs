@@ -8,15 +8,14 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { spawnServer } from '../helpers/spawn-server.mjs';
+import { launchChromium } from '../helpers/chromium.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PY = process.env.EPOLLWS_TEST_PYTHON || '/usr/bin/python3';
-const CHROMIUM = process.env.EPOLLWS_TEST_CHROMIUM || '/usr/bin/chromium';
 const SIZES = [0, 1, 1000, 65536, 1 << 20, 16 << 20];
 
 function jsonText(n) {
@@ -81,35 +80,23 @@ describe('e2e: permessage-deflate with real clients', { timeout: 300_000 }, () =
   });
 
   it('headless chromium (deflate by default): negotiates, echoes 0 B to 16 MiB', { timeout: 200_000 }, async (t) => {
-    let chromium = null;
-    try { chromium = (await import('playwright-core')).chromium; } catch { /* below */ }
-    if (!chromium) return skipOrFail(t, 'playwright-core not installed');
-    if (!fs.existsSync(CHROMIUM)) return skipOrFail(t, `chromium not installed (${CHROMIUM})`);
+    const browser = await launchChromium(t);
+    if (!browser) return;
     const html = fs.readFileSync(path.join(HERE, 'fixtures', 'deflate-page.html'));
     const web = http.createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(html);
     });
     await new Promise((r) => web.listen(0, '127.0.0.1', r));
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'epollws-chromium-'));
-    let context;
     try {
-      context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: 30_000,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
-      const page = context.pages()[0] || await context.newPage();
+      const page = await browser.page();
       await page.goto(`http://127.0.0.1:${web.address().port}/?ws=${encodeURIComponent(srv.url)}`, { timeout: 15_000 });
       await page.waitForFunction(() => window.__results !== undefined, null, { timeout: 180_000, polling: 250 });
       const res = await page.evaluate(() => window.__results);
       assert.deepEqual(res, { extensions: 'permessage-deflate', echo: true, close_code: 4004 }, `chromium results: ${JSON.stringify(res)}`);
     } finally {
-      if (context) await context.close().catch(() => {});
+      await browser.close();
       await new Promise((r) => web.close(r));
-      fs.rmSync(userDataDir, { recursive: true, force: true });
     }
   });
 });

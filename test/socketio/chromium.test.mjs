@@ -3,14 +3,10 @@
 // websocket; acks, 1 MiB of binary, a broadcast. Chromium is launched as in test/e2e.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import http from 'node:http';
 import { Server } from 'socket.io';
 import { WebSocket, WebSocketServer } from '../../dist/index.mjs';
-
-const CHROMIUM = process.env.EPOLLWS_TEST_CHROMIUM || '/usr/bin/chromium';
+import { launchChromium } from '../helpers/chromium.mjs';
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>socket.io over epollws</title>
 <script src="/socket.io/socket.io.min.js"></script>
@@ -36,29 +32,18 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>socket.io over epollws
   function finish() { window.__results = results; }
 </script>`;
 
-async function loadPlaywright() {
-  try { return (await import('playwright-core')).chromium; } catch { return null; }
-}
-
 describe('socket.io browser client in headless chromium, epollws engine', { timeout: 90_000 }, () => {
-  let context;
-  let userDataDir;
+  let browser;
   let io;
 
   after(async () => {
-    if (context) await context.close().catch(() => {});
-    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+    if (browser) await browser.close();
     if (io) await new Promise((resolve) => io.close(() => resolve()));
   });
 
   it('polling, upgrade to websocket, acks, 1 MiB binary and a broadcast', { timeout: 80_000 }, async (t) => {
-    const chromium = await loadPlaywright();
-    const missing = !chromium ? 'playwright-core not installed' : !fs.existsSync(CHROMIUM) ? `chromium not installed (${CHROMIUM})` : null;
-    if (missing) {
-      if (process.env.CI === 'true') assert.fail(`${missing} but CI=true`);
-      t.skip(missing);
-      return;
-    }
+    browser = await launchChromium(t);
+    if (!browser) return;
     const httpServer = http.createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(PAGE);
@@ -69,15 +54,7 @@ describe('socket.io browser client in headless chromium, epollws engine', { time
       socket.on('broadcast me', () => io.emit('news', 'to everyone'));
     });
     await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'epollws-socketio-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 30_000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const page = context.pages()[0] || await context.newPage();
+    const page = await browser.page();
     await page.goto(`http://127.0.0.1:${httpServer.address().port}/`, { timeout: 15_000 });
     await page.waitForFunction(() => window.__results !== undefined, null, { timeout: 40_000 });
     const results = await page.evaluate(() => window.__results);
