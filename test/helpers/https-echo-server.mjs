@@ -5,7 +5,7 @@
 // too), so the
 // conformance suites run against it: EPOLLWS_TEST_TLS=1 EPOLLWS_TEST_SERVER=test/helpers/https-echo-server.mjs.
 // A request node:http does not take for an upgrade (no Upgrade or no Connection: upgrade) gets
-// 400, as the core's own listeners answer it. Without --port
+// 426, as the core's own listeners (and ws's own server) answer it. Without --port
 // (`node --test test/` picking this file up) it exits 0.
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -26,8 +26,9 @@ const { values } = parseArgs({
 
 if (values.port !== undefined) {
   const server = https.createServer({ cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']) }, (req, res) => {
-    res.writeHead(400, { 'Content-Type': 'text/plain', Connection: 'close' });
-    res.end('Bad Request\n');
+    // As ws's own server and the core's listeners answer a request that is not an upgrade.
+    res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
+    res.end('Upgrade Required');
   });
   const wss = new WebSocketServer({
     server,
