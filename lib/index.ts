@@ -9,6 +9,7 @@ export { BackpressureError, WebSocketError, SystemError } from './errors';
 export type { HandshakeFailureReason } from './errors';
 export type { BackpressurePolicy, ServerOptions, TlsOptions, TlsServerNameOptions, UpgradeDecision, VerifyClient, VerifyClientCallback, VerifyClientInfo, WebSocketClass } from './options';
 export type { UpgradeRequest, RequestSocketInfo } from './request';
+export type { NormalizedDeflateOptions, PerMessageDeflateOptions, ZlibDeflateOptions } from './permessage-deflate';
 export type { RefusedSocket } from './refused-socket';
 export { CONNECTING, OPEN, CLOSING, CLOSED } from './constants';
 export type { ReadyState } from './constants';

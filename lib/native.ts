@@ -7,7 +7,7 @@ import * as path from 'node:path';
 
 import { handshakeError, type HandshakeFailureReason, type WebSocketError } from './errors';
 import type { NormalizedOptions } from './options';
-import type { NativeDeflateOptions } from './permessage-deflate';
+import type { NormalizedDeflateOptions } from './permessage-deflate';
 
 /** The options the binding reads: lib's normalized values under the same names, plus the policy flag. */
 export type NativeServerOptions = Pick<
@@ -25,7 +25,7 @@ export type NativeServerOptions = Pick<
   | 'proxyProtocol'
   | 'path'
   | 'autoPong'
-> & { dropOnBackpressure: boolean; deflate: NativeDeflateOptions | null };
+> & { dropOnBackpressure: boolean; deflate: NormalizedDeflateOptions | null };
 
 /** The one place lib's options become the binding's. */
 export function toNativeOptions(options: NormalizedOptions): NativeServerOptions {

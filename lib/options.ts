@@ -5,7 +5,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { SecureContextOptions, TlsOptions as NodeTlsOptions } from 'node:tls';
 
 import type { NativeDefaults } from './native';
-import { type NativeDeflateOptions, normalizeDeflate, type PerMessageDeflateOptions } from './permessage-deflate';
+import { type NormalizedDeflateOptions, normalizeDeflate, type PerMessageDeflateOptions } from './permessage-deflate';
 import type { UpgradeRequest } from './request';
 import type { WebSocket } from './websocket';
 
@@ -155,7 +155,7 @@ export interface NormalizedOptions {
   verifyClient: VerifyClient | undefined;
   upgrade: ServerOptions['upgrade'];
   /** null: permessage-deflate is off. */
-  perMessageDeflate: NativeDeflateOptions | null;
+  perMessageDeflate: NormalizedDeflateOptions | null;
 }
 
 // The listen(2) backlog is lib's; every other default is the core's (NativeDefaults).

@@ -32,8 +32,8 @@ export interface PerMessageDeflateOptions {
   concurrencyLimit?: number;
 }
 
-/** @internal What the core reads (server_wrap.cc). */
-export interface NativeDeflateOptions {
+/** permessage-deflate settings after normalization, as `wss.options.perMessageDeflate` shows them (and the core reads them). */
+export interface NormalizedDeflateOptions {
   serverNoContextTakeover: boolean;
   clientNoContextTakeover: boolean;
   /** 0: not set. */
@@ -54,7 +54,7 @@ function windowBits(name: string, value: unknown): number {
 }
 
 /** @internal `perMessageDeflate` as the core takes it; null when off (ws's default). */
-export function normalizeDeflate(value: unknown): NativeDeflateOptions | null {
+export function normalizeDeflate(value: unknown): NormalizedDeflateOptions | null {
   if (value === undefined || value === false) return null;
   if (value !== true && (value === null || typeof value !== 'object')) {
     throw optionError(

@@ -23,7 +23,7 @@ it('index.d.ts exports exactly the public names', () => {
   assert.deepEqual(names, [
     'AddressInfo', 'BackpressureError', 'BackpressurePolicy', 'BinaryType', 'CLOSED', 'CLOSING', 'CONNECTING', 'OPEN',
     'ControlData', 'MessageData', 'WebSocketClass',
-    'HandshakeFailureReason', 'PublishOptions', 'PublishStats', 'ReadyState', 'RefusedSocket', 'RequestSocketInfo', 'SendCallback', 'SendOptions', 'Server', 'ServerOptions', 'SystemError', 'TlsOptions', 'TlsServerNameOptions',
+    'HandshakeFailureReason', 'NormalizedDeflateOptions', 'PerMessageDeflateOptions', 'ZlibDeflateOptions', 'PublishOptions', 'PublishStats', 'ReadyState', 'RefusedSocket', 'RequestSocketInfo', 'SendCallback', 'SendOptions', 'Server', 'ServerOptions', 'SystemError', 'TlsOptions', 'TlsServerNameOptions',
     'UpgradeDecision', 'UpgradeRequest', 'VerifyClient', 'VerifyClientCallback', 'VerifyClientInfo', 'WebSocket',
     'WebSocketData', 'WebSocketError', 'WebSocketEvents', 'WebSocketServer', 'WebSocketServerEvents',
   ].sort());
