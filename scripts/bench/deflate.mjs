@@ -20,15 +20,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HOST, ROOT, buildLoadgen, freePort, readRssKb, runLoadgen, sleep, startServer, stopServer } from '../../test/helpers/loadgen.mjs';
+import { HOST, ROOT, buildLoadgen, readRssKb, runLoadgen, sleep } from '../../test/helpers/loadgen.mjs';
+import { benchArgs, median, ratio, setupUws, withServer as withPinnedServer } from './common.mjs';
 
 const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(name);
-const value = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-const QUICK = flag('--quick');
-const REPS = Number(value('--reps') ?? (QUICK ? 1 : 3));
-const PIN = !flag('--no-pin');
-const ONLY = value('--servers')?.split(',');
+const { quick: QUICK, reps: REPS, pin: PIN, only: ONLY } = benchArgs(argv);
 const CONNECTIONS = QUICK ? 1000 : 10000;
 const WARMUP = QUICK ? 0.5 : 2;
 const DURATION = QUICK ? 1.5 : 5;
@@ -37,32 +33,16 @@ const HOLD = 3;
 const RSS_SETTLE_MS = 1500;
 const log = (...a) => console.error('[bench deflate]', ...a);
 
-function uws() {
-  const r = spawnSync('sh', [path.join(ROOT, 'scripts/bench/setup-uws.sh')], { encoding: 'utf8' });
-  const dir = /UWS_DIR=(.*)/.exec(r.stdout ?? '')?.[1]?.trim();
-  if (r.status !== 0 || !dir) return { error: `setup-uws.sh failed: ${`${r.stderr}`.trim().split('\n').pop()}` };
-  const version = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
-  return { env: { UWS_DIR: dir, LD_PRELOAD: /UWS_PRELOAD=(.*)/.exec(r.stdout)?.[1]?.trim() ?? '' }, version };
-}
 const pkg = (p) => JSON.parse(readFileSync(path.join(ROOT, p), 'utf8')).version;
 
 const SERVERS = [
   { id: 'epollws', label: 'epollws (perMessageDeflate, threshold 0)', version: pkg('package.json'), argv: (port) => ['node', 'examples/echo-server.js', '--port', String(port), '--host', HOST, '--deflate'] },
   { id: 'ws', label: 'ws (pure JS, perMessageDeflate, threshold 0)', version: pkg('node_modules/ws/package.json'), env: { WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' }, argv: (port) => ['node', 'scripts/bench/servers/ws-echo.mjs', '--port', String(port), '--host', HOST, '--deflate'] },
-  { id: 'uws-shared', label: 'uWebSockets.js SHARED_COMPRESSOR', prepare: uws, argv: (port) => ['node', 'scripts/bench/servers/uws-echo.mjs', '--port', String(port), '--host', HOST, '--compression', 'shared'] },
-  { id: 'uws-dedicated', label: 'uWebSockets.js DEDICATED_COMPRESSOR + DEDICATED_DECOMPRESSOR', prepare: uws, argv: (port) => ['node', 'scripts/bench/servers/uws-echo.mjs', '--port', String(port), '--host', HOST, '--compression', 'dedicated'] },
+  { id: 'uws-shared', label: 'uWebSockets.js SHARED_COMPRESSOR', prepare: setupUws, argv: (port) => ['node', 'scripts/bench/servers/uws-echo.mjs', '--port', String(port), '--host', HOST, '--compression', 'shared'] },
+  { id: 'uws-dedicated', label: 'uWebSockets.js DEDICATED_COMPRESSOR + DEDICATED_DECOMPRESSOR', prepare: setupUws, argv: (port) => ['node', 'scripts/bench/servers/uws-echo.mjs', '--port', String(port), '--host', HOST, '--compression', 'dedicated'] },
 ].filter((s) => !ONLY || ONLY.includes(s.id));
 
-async function withServer(server, fn) {
-  const port = await freePort();
-  const s = await startServer(server.argv(port), { port, env: server.env, cpu: PIN ? 0 : null });
-  if (s.error) return { ok: false, error: `did not start: ${s.error}` };
-  try {
-    return await fn(s);
-  } finally {
-    await stopServer(s);
-  }
-}
+const withServer = (server, fn) => withPinnedServer(server, fn, { pin: PIN });
 
 const echo = (server) => withServer(server, (s) => runLoadgen([
   '--host', HOST, '--ports', String(s.port), '--deflate', '--connections', '100', '--inflight', '16', '--size', String(SIZE), '--text',
@@ -83,12 +63,7 @@ const idle = (server) => withServer(server, async (s) => {
   return r;
 });
 
-const median = (xs) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
-};
 const fmt = (x, d = 0) => (x == null ? '–' : d ? x.toFixed(d) : Math.round(x).toLocaleString('en'));
-const ratio = (a, b) => (a == null || b == null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
 
 async function main() {
   const buildError = buildLoadgen();

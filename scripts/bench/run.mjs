@@ -31,6 +31,7 @@ import path from 'node:path';
 import {
   HOST, LOADGEN, ROOT, buildLoadgen, freePort, readRssKb, runLoadgen, sleep, startServer, stopServer,
 } from '../../test/helpers/loadgen.mjs';
+import { median, ratio } from './common.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -427,12 +428,6 @@ function finish(record, out) {
 // ---------------------------------------------------------------------------------------------
 // Statistics and report
 
-const median = (xs) => {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
 
 function summarize(scenarioId, serverId, pick) {
   const mine = runs.filter((r) => pick(r) && r.server === serverId);
@@ -485,7 +480,6 @@ function machineInfo() {
 
 const fmtInt = (x) => (x == null ? '–' : Math.round(x).toLocaleString('en'));
 const fmt = (x, d = 1) => (x == null ? '–' : x.toFixed(d));
-const ratio = (a, b) => (a == null || b == null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
 
 function statusCell(sum) {
   if (sum.unavailable) return `unavailable: ${sum.unavailable.replace(/\|/g, '\\|').replace(/\n/g, ' ')}`;

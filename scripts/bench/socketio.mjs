@@ -15,14 +15,10 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { HOST, ROOT, startServer, stopServer } from '../../test/helpers/loadgen.mjs';
+import { benchArgs, median, ratio } from './common.mjs';
 
 const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(name);
-const value = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-const QUICK = flag('--quick');
-const REPS = Number(value('--reps') ?? (QUICK ? 1 : 3));
-const PIN = !flag('--no-pin');
-const ONLY = value('--servers')?.split(',');
+const { quick: QUICK, reps: REPS, pin: PIN, only: ONLY } = benchArgs(argv);
 const CLIENTS = QUICK ? 200 : 1000;
 const WARMUP = QUICK ? 1 : 2;
 const DURATION = QUICK ? 2 : 5;
@@ -102,12 +98,7 @@ async function run(server, size) {
   }
 }
 
-const median = (xs) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
-};
 const fmt = (x, d = 0) => (x == null ? '–' : d ? x.toFixed(d) : Math.round(x).toLocaleString('en'));
-const ratio = (a, b) => (a == null || b == null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
 
 async function main() {
   for (const server of SERVERS) {

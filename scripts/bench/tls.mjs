@@ -11,20 +11,15 @@
 //   node scripts/bench/tls.mjs [--quick] [--servers a,b] [--reps N] [--no-pin]
 //
 // Writes docs/bench/tls-results.json and docs/bench/TLS.md.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HOST, ROOT, buildLoadgen, freePort, readRssKb, runLoadgen, sleep, startServer, stopServer } from '../../test/helpers/loadgen.mjs';
+import { HOST, ROOT, buildLoadgen, readRssKb, runLoadgen, sleep } from '../../test/helpers/loadgen.mjs';
+import { benchArgs, median, setupUws, withServer as withPinnedServer } from './common.mjs';
 import { certFor } from '../../test/helpers/tls-certs.mjs';
 
 const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(name);
-const value = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-const QUICK = flag('--quick');
-const REPS = Number(value('--reps') ?? (QUICK ? 1 : 3));
-const PIN = !flag('--no-pin');
-const ONLY = value('--servers')?.split(',');
+const { quick: QUICK, reps: REPS, pin: PIN, only: ONLY } = benchArgs(argv);
 const CONNECTIONS = QUICK ? 1000 : 10000;
 const WARMUP = QUICK ? 0.5 : 2;
 const DURATION = QUICK ? 1.5 : 5;
@@ -34,30 +29,14 @@ const cert = certFor('localhost');
 const tlsEnv = { EPOLLWS_BENCH_TLS_CERT: cert.certFile, EPOLLWS_BENCH_TLS_KEY: cert.keyFile };
 const tlsArgs = ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile];
 
-function uws() {
-  const r = spawnSync('sh', [path.join(ROOT, 'scripts/bench/setup-uws.sh')], { encoding: 'utf8' });
-  const dir = /UWS_DIR=(.*)/.exec(r.stdout ?? '')?.[1]?.trim();
-  if (r.status !== 0 || !dir) return { error: `setup-uws.sh failed: ${`${r.stderr}`.trim().split('\n').pop()}` };
-  return { env: { UWS_DIR: dir, LD_PRELOAD: /UWS_PRELOAD=(.*)/.exec(r.stdout)?.[1]?.trim() ?? '' } };
-}
-
 const SERVERS = [
   { id: 'epollws-tls', label: 'epollws, tls option (node:tls)', argv: (port) => ['node', 'examples/echo-server.js', '--port', String(port), '--host', HOST, ...tlsArgs] },
   { id: 'epollws-https', label: 'epollws on an https.Server', argv: (port) => ['node', 'test/helpers/https-echo-server.mjs', '--port', String(port), '--host', HOST, ...tlsArgs] },
-  { id: 'uws', label: 'uWebSockets.js SSLApp', prepare: uws, argv: (port) => ['node', 'scripts/bench/servers/wss-uws.mjs', '--port', String(port), '--host', HOST] },
+  { id: 'uws', label: 'uWebSockets.js SSLApp', prepare: setupUws, argv: (port) => ['node', 'scripts/bench/servers/wss-uws.mjs', '--port', String(port), '--host', HOST] },
   { id: 'ws', label: 'ws on an https.Server', argv: (port) => ['node', 'scripts/bench/servers/wss-ws.mjs', '--port', String(port), '--host', HOST] },
 ].filter((s) => !ONLY || ONLY.includes(s.id));
 
-async function withServer(server, fn) {
-  const port = await freePort();
-  const s = await startServer(server.argv(port), { port, env: { ...tlsEnv, ...server.env }, cpu: PIN ? 0 : null });
-  if (s.error) return { ok: false, error: `did not start: ${s.error}` };
-  try {
-    return await fn(s);
-  } finally {
-    await stopServer(s);
-  }
-}
+const withServer = (server, fn) => withPinnedServer(server, fn, { pin: PIN, env: tlsEnv });
 
 const echo = (server) => withServer(server, (s) => runLoadgen([
   '--host', HOST, '--ports', String(s.port), '--tls', '--connections', '100', '--inflight', '16', '--size', '32', '--binary',
@@ -77,10 +56,6 @@ const connect = (server) => withServer(server, async (s) => {
   return r;
 });
 
-const median = (xs) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
-};
 const fmt = (x, d = 0) => (x == null ? '–' : d ? x.toFixed(d) : Math.round(x).toLocaleString('en'));
 
 async function main() {
