@@ -10,6 +10,7 @@
       "native/core/memory_return.cc",
       "native/core/message_assembler.cc",
       "native/core/net.cc",
+      "native/core/openssl_api.cc",
       "native/core/output_queue.cc",
       "native/core/permessage_deflate.cc",
       "native/core/proxy_protocol.cc",
@@ -18,9 +19,14 @@
       "native/core/server_compat.cc",
       "native/core/server_handshake.cc",
       "native/core/server_stream.cc",
+      "native/core/server_tls.cc",
       "native/core/server_topics.cc",
       "native/core/status.cc",
       "native/core/stream_transport.cc",
+      "native/core/tls_context.cc",
+      "native/core/tls_context_set.cc",
+      "native/core/tls_session_info.cc",
+      "native/core/tls_transport.cc",
       "native/core/topic_registry.cc",
       "native/core/transport.cc",
       "native/core/utf8.cc",
@@ -52,7 +58,7 @@
         "epollws_core",
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
       ],
-      "sources": ["native/binding/addon.cc", "native/binding/server_wrap.cc", "native/binding/batch_delivery.cc", "native/binding/connection_calls.cc", "native/binding/server_wrap_topics.cc", "native/binding/stream_wrap.cc"],
+      "sources": ["native/binding/addon.cc", "native/binding/server_wrap.cc", "native/binding/batch_delivery.cc", "native/binding/connection_calls.cc", "native/binding/server_wrap_topics.cc", "native/binding/stream_wrap.cc", "native/binding/tls_wrap.cc"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"]
     }
   ]

@@ -4,7 +4,7 @@
 // need, and owns the flush rule (review A2): a call that may queue output during a batch is
 // written by the binding right after the batch; outside a batch, Core flushes once at the end of
 // the current tick. Callers never schedule a flush themselves.
-import { protocolError, type WebSocketError } from './errors';
+import { protocolError, TlsError, type WebSocketError } from './errors';
 import {
   fastConstants,
   handshakeFailure,
@@ -16,6 +16,8 @@ import {
 } from './native';
 import type { NormalizedOptions } from './options';
 import { ListenerRequest, type RequestSocketInfo } from './request';
+import { TlsSocketInfo } from './tls-socket';
+import type { NativeTls, NativeTlsConfig } from './tls-options';
 import type { PublishStats } from './topics';
 
 /** What a server does with the events of a turn, one method per event kind. */
@@ -87,6 +89,7 @@ export class Core {
   readonly sendCompress: number;
   readonly #server: NativeServer;
   readonly #constants: NativeConstants;
+  #tls = false;
   readonly #events: CoreEvents;
   // Pre-encoded frames (sendFrame) by the parts array socket.io hands every recipient.
   readonly #sharedFrames = new WeakMap<object, unknown>();
@@ -212,10 +215,40 @@ export class Core {
     return { errno, slot, generation, failure: failure === 0 ? undefined : handshakeFailure(this.#constants, failure) };
   }
 
-  /** A stream that starts with the opening handshake, which the core reads (the `tls` option). */
-  attachStream(peer: StreamPeer, window: number): { slot: number; generation: number } {
-    const [slot, generation] = this.#server.attachStream(peer.address, peer.port, peer.family, window);
-    return { slot, generation };
+  /**
+   * TLS on the core's own listeners (call before listen): every accepted connection starts with
+   * a TLS handshake. Throws TlsError (EPOLLWS_TLS_CONFIG, EPOLLWS_TLS_UNAVAILABLE).
+   */
+  useTls(options: NativeTls): void {
+    tlsCall(() => this.#server.useTls(options.defaults, options.names, options.ticketKeys));
+    this.#tls = true;
+  }
+
+  addServerName(name: string, config: NativeTlsConfig): void {
+    tlsCall(() => this.#server.addServerName(name, config));
+  }
+
+  removeServerName(name: string): boolean {
+    return this.#server.removeServerName(name);
+  }
+
+  setSecureContext(config: NativeTlsConfig): void {
+    tlsCall(() => this.#server.setSecureContext(config));
+  }
+
+  getTicketKeys(): Buffer | undefined {
+    return this.#server.getTicketKeys();
+  }
+
+  setTicketKeys(keys: Buffer): void {
+    tlsCall(() => this.#server.setTicketKeys(keys));
+  }
+
+  // The upgrade request's socket: the peer, with the TLS session on a TLS port.
+  #tlsSocket(slot: number, generation: number, peer: RequestSocketInfo): RequestSocketInfo {
+    if (!this.#tls) return peer;
+    const session = this.#server.tlsSession(slot, generation);
+    return session === null ? peer : new TlsSocketInfo(peer, session);
   }
 
   /** The stream delivery flags; an addon without streams throws (EPOLLWS_NO_STREAMS). */
@@ -412,7 +445,8 @@ export class Core {
       // arg: the ErrorCode in the low byte, the value its message names above it.
       events.protocolError(slot, generation, protocolError(k.ERRORS[arg & 0xff], arg >>> 8));
     } else if (kind === k.EVENT_UPGRADE) {
-      events.upgrade(slot, generation, parseUpgrade(payload));
+      const request = parseUpgrade(payload, (peer) => this.#tlsSocket(slot, generation, peer));
+      events.upgrade(slot, generation, request);
     } else if (kind === k.EVENT_CLIENT_ERROR) {
       // "message\0address\0port\0head"; the message is HANDSHAKE_FAILURES[arg]'s too, the head
       // the request when the core read one (empty otherwise).
@@ -439,7 +473,8 @@ function familyOf(address: string): 'IPv4' | 'IPv6' {
 }
 
 // UPGRADE's payload: "address\0port\0family\0" ('4' or '6'), then the raw request head.
-function parseUpgrade(payload: Buffer): ListenerRequest {
+// `socketOf` gives the request's socket object for the peer (its TLS session on a TLS port).
+function parseUpgrade(payload: Buffer, socketOf: (peer: RequestSocketInfo) => RequestSocketInfo): ListenerRequest {
   const text = payload.toString('latin1');
   const addressEnd = text.indexOf('\0');
   const portEnd = text.indexOf('\0', addressEnd + 1);
@@ -449,5 +484,16 @@ function parseUpgrade(payload: Buffer): ListenerRequest {
     remotePort: Number(text.slice(addressEnd + 1, portEnd)),
     remoteFamily: text.charCodeAt(portEnd + 1) === 0x36 /* '6' */ ? 'IPv6' : 'IPv4',
   };
-  return new ListenerRequest(socket, text.slice(familyEnd + 1));
+  return new ListenerRequest(socketOf(socket), text.slice(familyEnd + 1));
+}
+
+// The binding throws a plain Error with a `code` for TLS (tls_wrap.cc): the user gets a TlsError.
+function tlsCall(call: () => void): void {
+  try {
+    call();
+  } catch (error) {
+    const { message, code } = error as { message: string; code?: string };
+    if (code === 'EPOLLWS_TLS_CONFIG' || code === 'EPOLLWS_TLS_UNAVAILABLE') throw new TlsError(message, code);
+    throw error;
+  }
 }

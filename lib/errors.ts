@@ -111,3 +111,18 @@ function describeErrno(errno: number): [string, string] {
   const map = (require('node:util') as { getSystemErrorMap(): Map<number, [string, string]> }).getSystemErrorMap();
   return map.get(-errno) ?? [`E${errno}`, 'unknown error'];
 }
+
+/**
+ * The `tls` option (or addServerName, setSecureContext, setTicketKeys) could not be used:
+ * EPOLLWS_TLS_CONFIG when OpenSSL refused a key, certificate or setting (its reason is in the
+ * message), EPOLLWS_TLS_UNAVAILABLE when this process has no OpenSSL 3 for the addon to use.
+ */
+export class TlsError extends Error {
+  readonly code: 'EPOLLWS_TLS_CONFIG' | 'EPOLLWS_TLS_UNAVAILABLE';
+
+  constructor(message: string, code: 'EPOLLWS_TLS_CONFIG' | 'EPOLLWS_TLS_UNAVAILABLE' = 'EPOLLWS_TLS_CONFIG') {
+    super(message);
+    this.name = 'TlsError';
+    this.code = code;
+  }
+}

@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { handshakeError, type HandshakeFailureReason, type WebSocketError } from './errors';
 import type { NormalizedOptions } from './options';
 import type { NormalizedDeflateOptions } from './permessage-deflate';
+import type { NativeTlsConfig } from './tls-options';
+import type { NativeTlsSession } from './tls-socket';
 
 /** The options the binding reads: lib's normalized values under the same names, plus the policy flag. */
 export type NativeServerOptions = Pick<
@@ -107,7 +109,16 @@ export interface NativeServer {
   flush(): StreamDeliveries | undefined;
   /** Called after each turn in which a stream has something for lib. */
   setStreamHandler(handler: (deliveries: StreamDeliveries) => void): void;
-  /** A stream that starts with the opening handshake (the `tls` option). Returns [slot, generation]. */
+  /** TLS on the core's listeners; throws an Error with code EPOLLWS_TLS_CONFIG / EPOLLWS_TLS_UNAVAILABLE. */
+  useTls(defaults: NativeTlsConfig, names: [string, NativeTlsConfig][], ticketKeys: Buffer | undefined): void;
+  addServerName(name: string, config: NativeTlsConfig): void;
+  removeServerName(name: string): boolean;
+  setSecureContext(config: NativeTlsConfig): void;
+  getTicketKeys(): Buffer | undefined;
+  setTicketKeys(keys: Buffer): void;
+  /** The TLS session of a connection on a TLS port, once its TLS handshake is done. */
+  tlsSession(slot: number, generation: number): NativeTlsSession | null;
+  /** A stream that starts with the opening handshake (the server fuzzer's). Returns [slot, generation]. */
   attachStream(address: string, port: number, family: number, window: number): [number, number];
   /** adopt() for a socket Node keeps (TLSSocket, any Duplex): the same result. */
   adoptStream(

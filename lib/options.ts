@@ -276,7 +276,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
     ports,
     server: options.server,
     noServer,
-    tls: tlsOptions(options.tls, options.port !== undefined),
+    tls: tlsOptions(options.tls, options.port !== undefined, options.proxyProtocol === true),
     host: options.host ?? '',
     path: options.path ?? '',
     backlog: integerOption('backlog', options.backlog, DEFAULT_BACKLOG, 0, 0x7fffffff),
@@ -310,7 +310,7 @@ export function normalizeOptions(options: ServerOptions, defaults: NativeDefault
   };
 }
 
-function tlsOptions(value: ServerOptions['tls'], listening: boolean): NormalizedOptions['tls'] {
+function tlsOptions(value: ServerOptions['tls'], listening: boolean, proxyProtocol: boolean): NormalizedOptions['tls'] {
   if (value === undefined) return undefined;
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0 || !list.every((entry) => entry !== null && typeof entry === 'object')) {
@@ -318,6 +318,10 @@ function tlsOptions(value: ServerOptions['tls'], listening: boolean): Normalized
   }
   if (!listening) {
     throw optionError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "tls" option goes with "port" (give an https.Server as "server" instead)');
+  }
+  if (proxyProtocol) {
+    // The PROXY header would come before the ClientHello, in the clear: terminate TLS at the proxy.
+    throw optionError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "tls" option cannot be combined with "proxyProtocol" (terminate TLS at the proxy)');
   }
   return list;
 }

@@ -18,6 +18,7 @@ export interface UpgradeRequest {
   headers: Record<string, string>;
   /** Names and values as received, alternating. */
   rawHeaders: string[];
+  /** On a port with the `tls` option, a TlsRequestSocketInfo (getPeerCertificate(), authorized...). */
   socket: RequestSocketInfo;
   /**
    * The client's address: the first X-Forwarded-For entry when the server's `trustProxy` option

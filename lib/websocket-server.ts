@@ -9,14 +9,14 @@ import type { Duplex } from 'node:stream';
 
 import { OPEN } from './constants';
 import { Core, type CoreEvents } from './core';
-import { SystemError, type WebSocketError } from './errors';
+import { SystemError, TlsError, type WebSocketError } from './errors';
 import { decideUpgrade, type DecisionHost, PendingHandshakes } from './handshake';
 import { HttpTakeover } from './http-takeover';
 import { checkBinding, defaultBinding } from './native';
 import { normalizeOptions, type NormalizedOptions, type ServerOptions, type TlsOptions } from './options';
 import { RefusedSocket } from './refused-socket';
 import { StreamBridge } from './stream-bridge';
-import { TlsListeners } from './tls-listeners';
+import { nativeTls, nativeTlsConfig } from './tls-options';
 import type { ListenerRequest, RequestSocketInfo, UpgradeRequest } from './request';
 import { NO_SOCKET, type PublishOptions, type PublishStats, Topics } from './topics';
 import { type ConnectionHost, type ControlData, toBytes, WebSocket } from './websocket';
@@ -71,7 +71,6 @@ export class WebSocketServer extends EventEmitter {
   #topics: Topics;
   #detachHttpServer: (() => void) | undefined;
   #streams: StreamBridge | undefined;
-  #tls: TlsListeners | undefined;
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
@@ -193,34 +192,43 @@ export class WebSocketServer extends EventEmitter {
 
   /** Serves `serverName` with its own certificate, chosen by SNI (the `tls` option only). */
   addServerName(serverName: string, options: TlsOptions): this {
-    this.#tlsListeners().addServerName(serverName, options);
+    this.#requireTls().addServerName(serverName, nativeTlsConfig(options));
     return this;
   }
 
   removeServerName(serverName: string): this {
-    this.#tlsListeners().removeServerName(serverName);
+    this.#requireTls().removeServerName(serverName);
     return this;
   }
 
   /** Replaces the default certificate for new TLS handshakes; open connections stay (renewal). */
   setSecureContext(options: TlsOptions): void {
-    this.#tlsListeners().setSecureContext(options);
+    this.#requireTls().setSecureContext(nativeTlsConfig(options));
   }
 
-  #tlsListeners(): TlsListeners {
-    if (this.#tls === undefined) throw new Error('The server has no "tls" option');
-    return this.#tls;
+  /** The 48 bytes session tickets are protected with (tls.Server#getTicketKeys). */
+  getTicketKeys(): Buffer {
+    return this.#requireTls().getTicketKeys() as Buffer;
+  }
+
+  /** Replaces the session ticket keys: servers given the same keys resume each other's sessions. */
+  setTicketKeys(keys: Buffer): void {
+    this.#requireTls().setTicketKeys(keys);
+  }
+
+  #requireTls(): Core {
+    if (!this.options.tls) throw new TlsError('The server has no "tls" option');
+    return this.#core;
   }
 
   #listen(): void {
     if (this.options.tls) {
-      const host = { core: this.#core, bridge: () => this.#streamBridge(), events: this };
-      this.#tls = new TlsListeners(host, this.options.tls, this.options.handshakeTimeout);
-      this.#tls.listen(this.options.host, this.options.ports, this.options.backlog, (addresses) => {
-        this.#addresses = addresses;
-        if (this.#state === State.RUNNING) this.emit('listening');
-      });
-      return;
+      try {
+        this.#core.useTls(nativeTls(this.options.tls));
+      } catch (error) {
+        this.#core.destroy(); // nothing is left open by a refused configuration
+        throw error;
+      }
     }
     const host = this.options.host;
     const address = host || '::';
@@ -264,7 +272,6 @@ export class WebSocketServer extends EventEmitter {
     this.#detachHttpServer?.();
     this.#detachHttpServer = undefined;
     this.#core.stopListening();
-    this.#tls?.close();
     this.#addresses = [];
     if (immediately) {
       // Every connection reports its CLOSE (1006) from the core: on the next turn, or when

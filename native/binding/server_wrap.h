@@ -58,6 +58,14 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value publishStats(const Napi::CallbackInfo& info);
   static napi_value publishRaw(napi_env env, napi_callback_info info);
   const std::string& topicArgument(const Napi::Value& value);
+  // TLS on the core's own listeners (tls_wrap.cc).
+  Napi::Value useTls(const Napi::CallbackInfo& info);
+  Napi::Value addServerName(const Napi::CallbackInfo& info);
+  Napi::Value removeServerName(const Napi::CallbackInfo& info);
+  Napi::Value setSecureContext(const Napi::CallbackInfo& info);
+  Napi::Value getTicketKeys(const Napi::CallbackInfo& info);
+  Napi::Value setTicketKeys(const Napi::CallbackInfo& info);
+  Napi::Value tlsSession(const Napi::CallbackInfo& info);
   // Streams (stream_wrap.cc).
   Napi::Value setStreamHandler(const Napi::CallbackInfo& info);
   Napi::Value attachStream(const Napi::CallbackInfo& info);

@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "frame_writer.h"
 #include "memory_return.h"
+#include "tls_transport.h"
 
 namespace epollws {
 namespace {
@@ -75,6 +76,15 @@ void Connection::onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuf
     return;
   }
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+  // TLS handshakes cost far more than anything else a turn does: past the turn's budget a socket
+  // still in its handshake waits (level-triggered epoll reports it again next turn), so a flood of
+  // ClientHellos cannot starve the established connections.
+  if (TlsTransport* tls = io().tls()) {
+    if (tls->handshaking()) {
+      if (host.tlsHandshakeBudget == 0) return;
+      --host.tlsHandshakeBudget;
+    }
+  }
 
   size_t readThisTurn = 0;
   for (int reads = 0; reads < MAX_READS_PER_TURN; ++reads) {
@@ -106,6 +116,8 @@ void Connection::onReady(ConnectionHost& host, uint32_t events, uint8_t* readBuf
     }
     if (capacity > room) capacity = room;
     IoResult read = io().read(buffer, capacity);
+    // A TLS read may have answered (handshake, alert, ticket) beyond what the kernel took.
+    if (io().holdsOutput() && !writeArmed) markDirty(host);
     if (read.status == IoResult::Status::WOULD_BLOCK) return;
     if (read.status != IoResult::Status::OK) {
       // END: a FIN, after a close handshake or (1006) without one. FAILED: ECONNRESET and the like.
@@ -267,6 +279,11 @@ SendResult Connection::send(ConnectionHost& host, Opcode opcode, const uint8_t* 
 }
 
 void Connection::flush(ConnectionHost& host) {
+  // Output the transport took but the kernel did not (TLS ciphertext) goes first.
+  if (output.empty() && io().holdsOutput() && io().writev(nullptr, 0).status == IoResult::Status::FAILED) {
+    closeNow(host);
+    return;
+  }
   while (!output.empty()) {
     iovec parts[MAX_IOV];
     int count = output.gather(parts, MAX_IOV);
@@ -284,8 +301,8 @@ void Connection::flush(ConnectionHost& host) {
   }
   bool wasArmed = writeArmed;
   bool wasPaused = outputPaused;
-  writeArmed = !output.empty();
-  if (!writeArmed && releaseOutput) {
+  writeArmed = !output.empty() || io().holdsOutput();
+  if (output.empty() && releaseOutput) {
     releaseOutput = false;
     output.release(host.totalQueued);
   }
@@ -293,8 +310,13 @@ void Connection::flush(ConnectionHost& host) {
   if (wasArmed != writeArmed || wasPaused != outputPaused) updateInterest(host);
   if (writeArmed) return;
   if (state == ConnState::DRAINING) {
-    // Our last byte is out: send FIN first, as RFC 6455 §7.1.1 asks of servers.
+    // Our last byte is out: send FIN first, as RFC 6455 §7.1.1 asks of servers. (Over TLS the
+    // close_notify goes first; if the kernel does not take it, the FIN follows it.)
     io().shutdownWrite();
+    if (io().holdsOutput()) {
+      writeArmed = true;
+      updateInterest(host);
+    }
   } else if ((wasArmed || needDrain) && known) {
     needDrain = false;
     host.batch.add(EventKind::DRAIN, slot, generation, 0, 0);
@@ -309,6 +331,14 @@ void Connection::updateInterest(ConnectionHost& host) {
   // output, the connection waits for EPOLLOUT alone (a FIN is read once reading resumes).
   Interest interest{!readPaused && !outputPaused && !userPaused, readPaused, writeArmed};
   host.reactor.modify(io().pollFd(), epollTag(*this), interest);
+  if (interest.read) checkBufferedInput(host);  // epoll will not report what TLS read ahead
+}
+
+void Connection::checkBufferedInput(ConnectionHost& host) {
+  if (state != ConnState::CLOSED && !readPaused && !outputPaused && !userPaused && !inflateStalled() &&
+      io().hasBufferedInput()) {
+    host.owner.onInputBuffered(*this);
+  }
 }
 
 void Connection::setDeadline(ConnectionHost& host, uint32_t afterMs) {

@@ -62,7 +62,7 @@ struct HandshakeState {
 
 // State only some connections need, behind one pointer so an idle open connection pays 8 bytes for
 // all of it: the opening handshake (freed at accept), a received close reason, a transport other
-// than the inline fd (a driver-fed stream; the TLS session next), the socket's topics (see
+// than the inline fd (TLS over the fd, or a driver-fed stream), the socket's topics (see
 // topic_registry.h), the permessage-deflate codec.
 struct ConnectionExtras {
   std::unique_ptr<HandshakeState> handshake;
@@ -129,6 +129,8 @@ struct Connection {
   void markDirty(ConnectionHost& host);
   // Tells the reactor what this connection now waits for (read, the peer's FIN, write room).
   void updateInterest(ConnectionHost& host);
+  // Input the transport holds that epoll cannot report (TLS read-ahead) is read next turn.
+  void checkBufferedInput(ConnectionHost& host);
   // Handshake or close deadline, `afterMs` from now (0: none).
   void setDeadline(ConnectionHost& host, uint32_t afterMs);
   // Closes the fd now (CLOSE event to the user when it knew the connection) and frees its buffers.

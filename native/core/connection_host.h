@@ -31,6 +31,9 @@ class ConnectionOwner {
   // An inflate spent its budget for this turn (see MessageAssembler): call the connection's
   // resumeInflate() in the next turn, and make sure there is one.
   virtual void onInflateStalled(Connection& conn) = 0;
+  // The connection's transport holds input epoll will not report (TLS read-ahead): read it in the
+  // next turn, and make sure there is one.
+  virtual void onInputBuffered(Connection& conn) = 0;
 
  protected:
   ~ConnectionOwner() = default;
@@ -46,6 +49,7 @@ struct ConnectionHost {
   std::vector<uint32_t>& closeReplies;  // slots whose close reply waits for the user's batch
   const uint64_t& nowMs;                // read once per turn
   const bool& inTurn;
+  uint32_t& tlsHandshakeBudget;         // TLS handshake steps this turn may still take
 
   // Now, from the server's clock (ServerOptions::clock, or the monotonic clock).
   uint64_t clockMs() const { return options.clock ? options.clock->nowMs() : monotonicMs(); }

@@ -3,6 +3,9 @@
 // server_handshake.cc.
 #include "server.h"
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -50,9 +53,13 @@ void Server::runTurn(int timeoutMs) {
   // Inflates paused in the last turn go on in this one, after the ready sockets (a wake was rung).
   std::vector<ConnectionId> resuming;
   resuming.swap(inflateStalled_);
-  int ready = reactor_.wait(events, MAX_EVENTS, resuming.empty() ? timeoutMs : 0);
+  // So does input a TLS socket read ahead (epoll cannot report it).
+  std::vector<ConnectionId> buffered;
+  buffered.swap(inputBuffered_);
+  int ready = reactor_.wait(events, MAX_EVENTS, resuming.empty() && buffered.empty() ? timeoutMs : 0);
   inTurn_ = true;
   nowMs_ = clockMs();
+  tlsHandshakeBudget_ = options_.tlsHandshakesPerTurn;
   for (int i = 0; i < ready; ++i) {
     uint64_t tag = events[i].tag;
     if (tag == Reactor::WAKE_TAG) {
@@ -70,7 +77,14 @@ void Server::runTurn(int timeoutMs) {
     }
   }
   for (ConnectionId id : resuming) {
-    if (Connection* conn = lookup(id)) conn->resumeInflate(host_);
+    if (Connection* conn = lookup(id)) {
+      conn->resumeInflate(host_);
+      conn->checkBufferedInput(host_);
+    }
+  }
+  for (ConnectionId id : buffered) {
+    Connection* conn = lookup(id);
+    if (conn && conn->state != ConnState::CLOSED && conn->io().hasBufferedInput()) onReady(conn, EPOLLIN);
   }
   serviceStreams();
   expireDeadlines();
@@ -82,8 +96,14 @@ void Server::onInflateStalled(Connection& conn) {
   reactor_.wake();  // the next wait() returns at once, so the next turn comes
 }
 
+void Server::onInputBuffered(Connection& conn) {
+  inputBuffered_.push_back({conn.slot, conn.generation});
+  reactor_.wake();
+}
+
 void Server::onReady(Connection* conn, uint32_t events) {
   conn->onReady(host_, events, readBuffer_.get(), READ_BUFFER_SIZE);
+  conn->checkBufferedInput(host_);
 }
 
 void Server::takeBatch(EventBatch& out) {
@@ -116,7 +136,15 @@ void Server::onAcceptError(int error) {
 }
 
 void Server::onAccepted(int fd, const sockaddr_storage& peer) {
-  Connection* conn = addConnection(fd);
+  SSL* ssl = nullptr;
+  if (tls_) {
+    ssl = tls_->newSsl();
+    if (!ssl) {
+      ::close(fd);  // out of memory in OpenSSL: refuse this one, as a full fd table would
+      return;
+    }
+  }
+  Connection* conn = addConnection(fd, ssl);
   if (!conn) return;
   conn->handshake()->peer = peer;
   if (options_.maxConnections && liveConnections_ > options_.maxConnections) {
@@ -125,7 +153,7 @@ void Server::onAccepted(int fd, const sockaddr_storage& peer) {
   setDeadline(conn, options_.handshakeTimeoutMs);
 }
 
-Connection* Server::addConnection(int fd) {
+Connection* Server::addConnection(int fd, SSL* ssl) {
   if (fd >= 0) setNoDelay(fd);  // -1: a stream (attachStream)
   uint32_t slot;
   if (!freeSlots_.empty()) {
@@ -138,7 +166,11 @@ Connection* Server::addConnection(int fd) {
   }
   auto owned = std::make_unique<Connection>();
   Connection* conn = owned.get();
-  conn->fdIo = FdTransport(fd);
+  if (ssl) {
+    conn->ensureExtras().transport = std::make_unique<TlsTransport>(fd, ssl, *tlsIo_);
+  } else {
+    conn->fdIo = FdTransport(fd);
+  }
   conn->slot = slot;
   conn->generation = generations_[slot] & 0x3fffffffu;
   conn->state = ConnState::HANDSHAKE;

@@ -23,6 +23,9 @@
 #include "reactor.h"
 #include "server_options.h"
 #include "timer_wheel.h"
+#include "tls_context_set.h"
+#include "tls_session_info.h"
+#include "tls_transport.h"
 #include "topic_registry.h"
 #include "unique_fd.h"
 
@@ -119,6 +122,18 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   SendResult sendSharedFrame(ConnectionId id, SharedFrame* frame);
   size_t connectionCount() const { return liveConnections_; }
 
+  // TLS on the server's own listeners (server_tls.cc). From useTls() on, every accepted
+  // connection starts with a TLS handshake on `contexts` (its default certificate, or the one its
+  // SNI names); the handshake deadline covers it, and at most tlsHandshakesPerTurn handshake
+  // steps run per turn. Call it before listening. False, with `error`, if `contexts` has no
+  // default certificate or this process's OpenSSL cannot serve it.
+  bool useTls(std::unique_ptr<TlsContextSet> contexts, std::string& error);
+  // The server's certificates (for addServerName, setSecureContext, ticket keys); nullptr without TLS.
+  TlsContextSet* tls() const { return tls_.get(); }
+  // The TLS session of a connection on a TLS listener, once its handshake is done. False for a
+  // stale id, a connection without TLS, or one still in its TLS handshake.
+  bool tlsSession(ConnectionId id, TlsSessionInfo& out) const;
+
   // Streams (server_stream.cc): connections with no fd, whose bytes the driver moves (a Node
   // TLSSocket, the server fuzzer). attachStream() starts one in the opening handshake, as if
   // accepted from `peer`; `window` is its send buffer (see StreamTransport). feed() and
@@ -207,6 +222,7 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   void onHandshakeBytes(Connection& conn, uint8_t* data, size_t len) override { readHandshake(&conn, data, len); }
   size_t totalBudgetCutoff() override;
   void onInflateStalled(Connection& conn) override;
+  void onInputBuffered(Connection& conn) override;
   // TopicLists
   MemberTopics& listOf(uint32_t slot) override { return slots_[slot]->ensureExtras().topics; }
 
@@ -214,7 +230,8 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   void expireDeadlines();
   Connection* lookup(ConnectionId id) const;
   // Puts an accepted, non-blocking fd into a free slot and the epoll set (nullptr on failure).
-  Connection* addConnection(int fd);
+  // With `ssl`, the connection's bytes go through a TlsTransport that takes both.
+  Connection* addConnection(int fd, SSL* ssl = nullptr);
   // The upgrade flow (server_handshake.cc).
   PeerAddress peerOf(Connection* conn) const;
   void readHandshake(Connection* conn, uint8_t* data, size_t len);
@@ -260,6 +277,10 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   size_t totalQueued_ = 0;     // sum of every connection's output.size()
   size_t budgetCutoff_ = 0;    // see heavyQueueCutoff(); 0 = not computed since the last flush
   size_t budgetCutoffAt_ = 0;  // totalQueued_ when budgetCutoff_ was computed
+  // TLS (declared before the slots: connections' SSLs refer to them, and go first).
+  std::unique_ptr<TlsSharedIo> tlsIo_;
+  std::unique_ptr<TlsContextSet> tls_;
+  uint32_t tlsHandshakeBudget_ = 0;          // reset each turn to options_.tlsHandshakesPerTurn
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> generations_;
   std::vector<uint32_t> freeSlots_;
@@ -274,11 +295,13 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   std::unique_ptr<uint8_t[]> readBuffer_;
   std::vector<ConnectionId> streams_;        // attached streams; released ones are pruned by serviceStreams
   std::vector<ConnectionId> inflateStalled_;  // resumed next turn (see onInflateStalled)
+  std::vector<ConnectionId> inputBuffered_;   // read next turn (see onInputBuffered)
   TopicRegistry topics_{*this};
   std::vector<uint32_t> publishTargets_;     // a publish's subscriber slots (reused: no allocation per publish)
   PublishStats publishStats_;
   // What every connection sees of this server (declared last: it refers to the members above).
-  ConnectionHost host_{options_, *this, reactor_, batch_, totalQueued_, dirty_, closeReplies_, nowMs_, inTurn_};
+  ConnectionHost host_{options_, *this, reactor_, batch_, totalQueued_, dirty_, closeReplies_, nowMs_, inTurn_,
+                         tlsHandshakeBudget_};
 };
 
 }  // namespace epollws

@@ -29,6 +29,9 @@ struct ServerOptions {
   bool autoPong = true;              // answer pings with a pong (ws's autoPong)
   const Clock* clock = nullptr;      // nullptr: the monotonic clock; the caller keeps it alive
   DeflateOptions deflate;            // permessage-deflate (off unless enabled)
+  // TLS handshake steps (reads of a socket still in its handshake) per turn: the rest wait for
+  // the next turn, so established connections are served between them.
+  uint32_t tlsHandshakesPerTurn = 32;
 };
 
 struct ConnectionId {

@@ -3,9 +3,9 @@
 //
 // Layout choice (sizeof(Connection) <= 184, see connection.h): plain TCP is by far the common case,
 // so FdTransport is a 4-byte value held inline in every Connection, called without a vtable. The
-// transports to come (TLS over an fd, a stream fed from JS with no fd at all) will derive from
-// `Transport` and hang off ConnectionExtras; Connection::io() then dispatches with one pointer test
-// (extras && extras->transport) before the inline fd. A vtable pointer plus the fd inline would
+// other transports (TLS over an fd, tls_transport.h; a stream fed by the driver with no fd at all,
+// stream_transport.h) derive from `Transport` and hang off ConnectionExtras; Connection::io() then
+// dispatches with one pointer test (extras && extras->transport) before the inline fd. A vtable pointer plus the fd inline would
 // cost 8 more bytes on every idle connection for a capability most never use.
 #pragma once
 #include <sys/types.h>
@@ -32,6 +32,7 @@ struct IoResult {
 };
 
 class StreamTransport;
+class TlsTransport;
 
 // The interface other transports implement (TLS, external streams); FdTransport has the same
 // member functions without being virtual.
@@ -45,8 +46,15 @@ class Transport {
   virtual PeerAddress peerAddress() const = 0;
   // The fd the reactor watches, or -1 for a transport with none (the reactor then ignores it).
   virtual int pollFd() const = 0;
+  // Output the transport took but the kernel has not yet (TLS ciphertext): the connection waits
+  // for write readiness and calls writev(nullptr, 0) to send it.
+  virtual bool holdsOutput() const { return false; }
+  // Input that can be read without the fd becoming readable (TLS records OpenSSL read ahead):
+  // the connection asks the Server to read it in the next turn.
+  virtual bool hasBufferedInput() const { return false; }
   // The driver-fed stream behind this transport, if it is one (stream_transport.h).
   virtual StreamTransport* asStream() { return nullptr; }
+  virtual TlsTransport* asTls() { return nullptr; }
 };
 
 // Plain TCP on a non-blocking socket the transport owns.
@@ -79,6 +87,9 @@ class TransportRef {
   void close() { other_ ? other_->close() : fd_.close(); }
   PeerAddress peerAddress() const { return other_ ? other_->peerAddress() : fd_.peerAddress(); }
   int pollFd() const { return other_ ? other_->pollFd() : fd_.pollFd(); }
+  bool holdsOutput() const { return other_ && other_->holdsOutput(); }
+  bool hasBufferedInput() const { return other_ && other_->hasBufferedInput(); }
+  TlsTransport* tls() const { return other_ ? other_->asTls() : nullptr; }
 
  private:
   FdTransport& fd_;

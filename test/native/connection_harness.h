@@ -32,6 +32,8 @@ struct RecordingOwner : ConnectionOwner {
   size_t totalBudgetCutoff() override { return cutoff; }
   int inflateStalls = 0;
   void onInflateStalled(Connection&) override { ++inflateStalls; }
+  int inputBuffered = 0;
+  void onInputBuffered(Connection&) override { ++inputBuffered; }
 };
 
 struct Rig {
@@ -91,7 +93,9 @@ struct Rig {
   std::vector<uint32_t> closeReplies;
   uint64_t nowMs = 1;
   bool inTurn = true;
-  ConnectionHost host{options, owner, reactor, batch, totalQueued, dirty, closeReplies, nowMs, inTurn};
+  uint32_t tlsHandshakeBudget = 32;
+  ConnectionHost host{options, owner, reactor, batch, totalQueued, dirty, closeReplies, nowMs, inTurn,
+                      tlsHandshakeBudget};
   Connection conn;
   int peer = -1;
   bool peerSawEnd = false;

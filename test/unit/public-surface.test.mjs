@@ -23,7 +23,7 @@ it('index.d.ts exports exactly the public names', () => {
   assert.deepEqual(names, [
     'AddressInfo', 'BackpressureError', 'BackpressurePolicy', 'BinaryType', 'CLOSED', 'CLOSING', 'CONNECTING', 'OPEN',
     'ControlData', 'MessageData', 'WebSocketClass',
-    'HandshakeFailureReason', 'NormalizedDeflateOptions', 'PerMessageDeflateOptions', 'ZlibDeflateOptions', 'PublishOptions', 'PublishStats', 'ReadyState', 'RefusedSocket', 'RequestSocketInfo', 'SendCallback', 'SendOptions', 'Server', 'ServerOptions', 'SystemError', 'TlsOptions', 'TlsServerNameOptions',
+    'HandshakeFailureReason', 'NormalizedDeflateOptions', 'PerMessageDeflateOptions', 'ZlibDeflateOptions', 'PublishOptions', 'PublishStats', 'ReadyState', 'RefusedSocket', 'RequestSocketInfo', 'SendCallback', 'SendOptions', 'Server', 'ServerOptions', 'SystemError', 'TlsError', 'TlsOptions', 'TlsServerNameOptions', 'PeerCertificate', 'TlsRequestSocketInfo',
     'UpgradeDecision', 'UpgradeRequest', 'VerifyClient', 'VerifyClientCallback', 'VerifyClientInfo', 'WebSocket',
     'WebSocketData', 'WebSocketError', 'WebSocketEvents', 'WebSocketServer', 'WebSocketServerEvents',
   ].sort());
@@ -31,7 +31,7 @@ it('index.d.ts exports exactly the public names', () => {
 
 it('no internal module or member appears in the published types', () => {
   const files = [...reachable(path.join(dist, 'index.d.ts'))].map((f) => path.basename(f));
-  for (const internal of ['native.d.ts', 'core.d.ts', 'handshake.d.ts', 'http-takeover.d.ts', 'headers.d.ts']) {
+  for (const internal of ['native.d.ts', 'core.d.ts', 'handshake.d.ts', 'http-takeover.d.ts', 'headers.d.ts', 'tls-options.d.ts']) {
     assert.ok(!files.includes(internal), `${internal} is reachable from index.d.ts (${files.join(', ')})`);
   }
   const internalNames = /\b(native|nativeBinding|scheduleFlush|_isPending|_acceptQueued|_rejectQueued|_emitClose|_emitError|_hasGeneration|_control|_queue|_events|_eventsCount|ConnectionHost|NativeServer|NativeBinding|NativeDefaults|normalizeOptions|ListenerRequest|clientAddressOf|isSendableCloseCode|@internal)\b/;

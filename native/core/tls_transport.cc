@@ -1,0 +1,281 @@
+// TlsTransport and the reactor's shared BIO (see tls_transport.h for where the bytes go).
+#include "tls_transport.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+
+namespace epollws {
+namespace {
+
+// The reactor whose socket OpenSSL is working on, on this thread. OpenSSL calls the BIO only from
+// inside an SSL_* call made by an Operation, so this is set whenever the BIO runs.
+thread_local TlsSharedIo* activeIo = nullptr;
+
+// The BIO method: made once per process and never freed (every reactor's BIO uses it).
+BIO_METHOD* bioMethod(const OpenSsl& ssl, int (*read)(BIO*, char*, int), int (*write)(BIO*, const char*, int),
+                      long (*control)(BIO*, int, long, void*)) {
+  static BIO_METHOD* method = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    method = ssl.BIO_meth_new(BIO_TYPE_SOURCE_SINK, "epollws socket");
+    if (!method) return;
+    ssl.BIO_meth_set_read(method, read);
+    ssl.BIO_meth_set_write(method, write);
+    ssl.BIO_meth_set_ctrl(method, control);
+  });
+  return method;
+}
+
+}  // namespace
+
+// One OpenSSL call (or a few) on behalf of one socket: points the shared BIO at it, and starts
+// with an empty ciphertext buffer.
+class TlsTransport::Operation {
+ public:
+  explicit Operation(TlsTransport& transport) : io_(transport.shared_) {
+    previous_ = activeIo;
+    activeIo = &io_;
+    io_.current_ = &transport;
+    io_.cipher_.clear();
+  }
+  ~Operation() {
+    io_.current_ = nullptr;
+    activeIo = previous_;
+  }
+
+ private:
+  TlsSharedIo& io_;
+  TlsSharedIo* previous_;
+};
+
+// --- The shared BIO ---
+
+TlsSharedIo::TlsSharedIo(const OpenSsl& ssl) : ssl_(ssl) {
+  BIO_METHOD* method = bioMethod(ssl, bioRead, bioWrite, bioControl);
+  if (!method) return;
+  bio_ = ssl.BIO_new(method);
+  if (bio_) ssl.BIO_set_init(bio_, 1);
+}
+
+TlsSharedIo::~TlsSharedIo() {
+  if (bio_) ssl_.BIO_free(bio_);  // our reference; an SSL still open holds its own
+}
+
+int TlsSharedIo::bioRead(BIO* bio, char* out, int length) {
+  TlsSharedIo* io = activeIo;
+  io->ssl_.BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY);
+  TlsTransport* t = io->current_;
+  for (;;) {
+    ssize_t n = ::recv(t->fd_.get(), out, static_cast<size_t>(length), 0);
+    if (n > 0) return static_cast<int>(n);
+    if (n == 0) {
+      t->peerEnded_ = true;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      io->ssl_.BIO_set_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY);
+    } else {
+      t->socketFailed_ = true;
+    }
+    return -1;
+  }
+}
+
+// Never refuses: the ciphertext is gathered and sent by the transport after the SSL call, so
+// OpenSSL never sees a partial write (and never needs its retry rules).
+int TlsSharedIo::bioWrite(BIO*, const char* in, int length) {
+  activeIo->cipher_.append(in, static_cast<size_t>(length));
+  return length;
+}
+
+long TlsSharedIo::bioControl(BIO*, int command, long, void*) {
+  return command == BIO_CTRL_FLUSH ? 1 : 0;  // flushing happens after the call
+}
+
+// --- The transport ---
+
+TlsTransport::TlsTransport(int fd, SSL* ssl, TlsSharedIo& shared) : shared_(shared), ssl_(ssl), fd_(fd) {
+  // The SSL gets its own reference to the shared BIO (one for both directions).
+  shared_.ssl_.BIO_up_ref(shared_.bio_);
+  shared_.ssl_.SSL_set_bio(ssl_, shared_.bio_, shared_.bio_);
+}
+
+void TlsTransport::close() {
+  fd_.reset();
+  if (ssl_) {
+    shared_.ssl_.SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  pending_.release();
+  pendingBegin_ = 0;
+  bufferedInput_ = false;
+}
+
+IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
+  if (!ssl_) return {IoResult::Status::FAILED, 0};
+  if (latched_ != IoResult::Status::WOULD_BLOCK) {
+    bufferedInput_ = false;
+    return {latched_, 0};
+  }
+  const OpenSsl& api = shared_.ssl_;
+  Operation operation(*this);
+  size_t total = 0;
+  IoResult::Status end = IoResult::Status::WOULD_BLOCK;
+  while (total < capacity) {
+    size_t n = 0;
+    if (api.SSL_read_ex(ssl_, buffer + total, capacity - total, &n) == 1) {
+      total += n;
+      continue;
+    }
+    int error = api.SSL_get_error(ssl_, 0);
+    if (error == SSL_ERROR_WANT_READ) break;  // drained: epoll says when more comes
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      end = IoResult::Status::END;  // close_notify
+    } else if (error == SSL_ERROR_SYSCALL && peerEnded_ && !socketFailed_) {
+      // A FIN without close_notify: for WebSocket the close handshake, not TLS, says whether
+      // the peer finished, so this is an end like a plain socket's FIN.
+      end = IoResult::Status::END;
+    } else {
+      // A bad record or MAC, a handshake failure (plaintext HTTP on a TLS port, no shared
+      // cipher...), renegotiation, a reset. OpenSSL has queued an alert where one is due.
+      end = IoResult::Status::FAILED;
+    }
+    api.ERR_clear_error();
+    break;
+  }
+  if (!sendCiphertext()) end = IoResult::Status::FAILED;  // handshake replies, alerts, tickets
+  bufferedInput_ = total == capacity && api.SSL_has_pending(ssl_) == 1;
+  if (total == 0) return {end, 0};
+  if (end != IoResult::Status::WOULD_BLOCK) {
+    latched_ = end;  // reported by the next read, which the Server makes next turn
+    bufferedInput_ = true;
+  }
+  return {IoResult::Status::OK, total};
+}
+
+IoResult TlsTransport::writev(const iovec* parts, int count) {
+  if (!ssl_ || socketFailed_) return {IoResult::Status::FAILED, 0};
+  if (!sendPending()) return {IoResult::Status::FAILED, 0};
+  if (holdsOutput() || count == 0) return {holdsOutput() ? IoResult::Status::WOULD_BLOCK : IoResult::Status::OK, 0};
+  Operation operation(*this);
+  ByteBuffer& plain = shared_.plain_;
+  size_t taken = 0;
+  int part = 0;
+  size_t offset = 0;  // into parts[part]
+  while (part < count && !holdsOutput()) {
+    // One step: up to ENCRYPT_STEP of plaintext, then one send().
+    size_t stepped = 0;
+    while (part < count && stepped < ENCRYPT_STEP) {
+      const uint8_t* base = static_cast<const uint8_t*>(parts[part].iov_base) + offset;
+      size_t left = parts[part].iov_len - offset;
+      size_t used;
+      if (plain.empty() && left >= RECORD) {
+        used = std::min(left, ENCRYPT_STEP - stepped);  // a large payload, encrypted in place
+        if (!encrypt(base, used)) return {IoResult::Status::FAILED, 0};
+      } else {
+        // Small frames are gathered up to a record; a large payload tops the record up, so its
+        // header goes out with its first bytes.
+        used = std::min(left, RECORD - plain.size());
+        plain.append(base, used);
+        if (plain.size() == RECORD || part + 1 == count || offset + used < parts[part].iov_len) {
+          bool encrypted = encrypt(plain.data(), plain.size());
+          plain.clear();
+          if (!encrypted) return {IoResult::Status::FAILED, 0};
+        }
+      }
+      stepped += used;
+      offset += used;
+      if (offset == parts[part].iov_len) {
+        ++part;
+        offset = 0;
+      }
+    }
+    if (!plain.empty()) {
+      bool encrypted = encrypt(plain.data(), plain.size());
+      plain.clear();
+      if (!encrypted) return {IoResult::Status::FAILED, 0};
+    }
+    taken += stepped;
+    if (!sendCiphertext()) return {IoResult::Status::FAILED, 0};
+    shared_.cipher_.clear();
+  }
+  return {IoResult::Status::OK, taken};
+}
+
+bool TlsTransport::encrypt(const uint8_t* data, size_t length) {
+  size_t written = 0;
+  if (shared_.ssl_.SSL_write_ex(ssl_, data, length, &written) == 1 && written == length) return true;
+  shared_.ssl_.ERR_clear_error();
+  return false;
+}
+
+void TlsTransport::shutdownWrite() {
+  if (writeShut_ || !ssl_) return;
+  writeShut_ = true;
+  {
+    Operation operation(*this);
+    // close_notify, unless the handshake never finished (nothing to close politely then).
+    if (!shared_.ssl_.SSL_in_init(ssl_)) shared_.ssl_.SSL_shutdown(ssl_);
+    shared_.ssl_.ERR_clear_error();
+    if (!sendCiphertext()) return;
+  }
+  if (holdsOutput()) {
+    shutdownPending_ = true;  // once the close_notify is out
+  } else {
+    ::shutdown(fd_.get(), SHUT_WR);
+  }
+}
+
+bool TlsTransport::sendCiphertext() {
+  ByteBuffer& cipher = shared_.cipher_;
+  if (cipher.empty()) return !socketFailed_;
+  size_t sent = 0;
+  if (!holdsOutput()) sent = sendSome(cipher.data(), cipher.size());
+  if (socketFailed_) return false;
+  if (sent < cipher.size()) {
+    if (pendingBegin_ == pending_.size()) {
+      pending_.clear();
+      pendingBegin_ = 0;
+    }
+    pending_.append(cipher.data() + sent, cipher.size() - sent);
+  }
+  cipher.clear();
+  return true;
+}
+
+bool TlsTransport::sendPending() {
+  if (!holdsOutput()) return !socketFailed_;
+  pendingBegin_ += sendSome(pending_.data() + pendingBegin_, pending_.size() - pendingBegin_);
+  if (socketFailed_) return false;
+  if (!holdsOutput()) {
+    pending_.release();  // an idle socket owns no ciphertext buffer
+    pendingBegin_ = 0;
+    if (shutdownPending_) {
+      shutdownPending_ = false;
+      ::shutdown(fd_.get(), SHUT_WR);
+    }
+  }
+  return true;
+}
+
+size_t TlsTransport::sendSome(const uint8_t* data, size_t length) {
+  size_t sent = 0;
+  while (sent < length) {
+    ssize_t n = ::send(fd_.get(), data + sent, length - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    socketFailed_ = true;
+    break;
+  }
+  return sent;
+}
+
+}  // namespace epollws
