@@ -4,7 +4,7 @@
 //   (j) TLS handshakes/s over 10,000 connections (TLS + WebSocket upgrade, one after the other
 //       as fast as the load generator opens them), with server CPU per handshake
 //   (k) server RSS per idle wss connection (the connections of (j), held)
-// for epollws's `tls` option, epollws on an https.Server ({ server }), uWebSockets.js SSLApp and ws
+// for epollws's native `tls` option, epollws on an https.Server ({ server }), uWebSockets.js SSLApp and ws
 // on an https.Server. Every server gets the same throwaway ECDSA P-256 certificate. The server is
 // pinned to CPU 0 and native/bench/loadgen (--tls) to CPU 1, as in scripts/bench/run.mjs.
 //
@@ -30,7 +30,7 @@ const tlsEnv = { EPOLLWS_BENCH_TLS_CERT: cert.certFile, EPOLLWS_BENCH_TLS_KEY: c
 const tlsArgs = ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile];
 
 const SERVERS = [
-  { id: 'epollws-tls', label: 'epollws, tls option (node:tls)', argv: (port) => ['node', 'examples/echo-server.js', '--port', String(port), '--host', HOST, ...tlsArgs] },
+  { id: 'epollws-tls', label: 'epollws, native tls option', argv: (port) => ['node', 'examples/echo-server.js', '--port', String(port), '--host', HOST, ...tlsArgs] },
   { id: 'epollws-https', label: 'epollws on an https.Server', argv: (port) => ['node', 'test/helpers/https-echo-server.mjs', '--port', String(port), '--host', HOST, ...tlsArgs] },
   { id: 'uws', label: 'uWebSockets.js SSLApp', prepare: setupUws, argv: (port) => ['node', 'scripts/bench/servers/wss-uws.mjs', '--port', String(port), '--host', HOST] },
   { id: 'ws', label: 'ws on an https.Server', argv: (port) => ['node', 'scripts/bench/servers/wss-ws.mjs', '--port', String(port), '--host', HOST] },
