@@ -31,7 +31,7 @@ namespace epollws {
   X(SSL_CTX_ctrl) X(SSL_CTX_callback_ctrl) X(SSL_CTX_set_options) X(SSL_CTX_set_cipher_list)      \
   X(SSL_CTX_set_ciphersuites) X(SSL_CTX_use_certificate) X(SSL_CTX_use_PrivateKey)                \
   X(SSL_CTX_check_private_key) X(SSL_CTX_get_cert_store) X(SSL_CTX_set_verify)                    \
-  X(SSL_CTX_add_client_CA) X(SSL_CTX_set_alpn_select_cb) X(SSL_CTX_set_timeout)                   \
+  X(SSL_CTX_add_client_CA) X(SSL_CTX_set_alpn_select_cb) X(SSL_CTX_set_timeout) X(SSL_CTX_set_num_tickets)                   \
   X(SSL_CTX_set_session_id_context) X(SSL_CTX_set_default_verify_paths) X(SSL_new) X(SSL_free)    \
   X(SSL_set_bio) X(SSL_set_accept_state) X(SSL_read_ex) X(SSL_write_ex) X(SSL_get_error)          \
   X(SSL_shutdown) X(SSL_set_SSL_CTX) X(SSL_get_servername) X(SSL_in_init) X(SSL_get_version)      \

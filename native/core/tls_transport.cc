@@ -7,8 +7,16 @@
 #include <cerrno>
 #include <mutex>
 
+#include "memory_return.h"
+
 namespace epollws {
 namespace {
+
+// What a TLS handshake allocates and frees again (OpenSSL's handshake buffer, both record
+// buffers, the key exchange): counted as freed when it finishes, so that after a burst of
+// handshakes the heap they fragmented is given back (memory_return.h), and an idle TLS socket
+// costs the server what its SSL keeps, not what its handshake once used.
+constexpr size_t HANDSHAKE_TRANSIENT_BYTES = 48 * 1024;
 
 // The reactor whose socket OpenSSL is working on, on this thread. OpenSSL calls the BIO only from
 // inside an SSL_* call made by an Operation, so this is set whenever the BIO runs.
@@ -123,6 +131,7 @@ IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
   }
   const OpenSsl& api = shared_.ssl_;
   Operation operation(*this);
+  bool handshaking = api.SSL_in_init(ssl_);
   size_t total = 0;
   IoResult::Status end = IoResult::Status::WOULD_BLOCK;
   while (total < capacity) {
@@ -148,6 +157,7 @@ IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
     break;
   }
   if (!sendCiphertext()) end = IoResult::Status::FAILED;  // handshake replies, alerts, tickets
+  if (handshaking && !api.SSL_in_init(ssl_)) noteFreedMemory(HANDSHAKE_TRANSIENT_BYTES);
   bufferedInput_ = total == capacity && api.SSL_has_pending(ssl_) == 1;
   if (total == 0) return {end, 0};
   if (end != IoResult::Status::WOULD_BLOCK) {
