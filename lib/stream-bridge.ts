@@ -23,7 +23,8 @@ interface Bridged {
   readonly generation: number;
   readonly socket: Duplex;
   outputPaused: boolean;
-  ended: boolean;
+  /** What the core was told of the socket's end: nothing yet, a clean end, or a break. */
+  ended: 'no' | 'clean' | 'failed';
 }
 
 /** @internal */
@@ -44,12 +45,15 @@ export class StreamBridge {
   /** Starts moving `socket`'s bytes for the core's connection (slot, generation). */
   attach(slot: number, generation: number, socket: Duplex): void {
     this.#streams.get(slot)?.socket.destroy(); // a stale one: the core released its slot
-    const entry: Bridged = { generation, socket, outputPaused: false, ended: false };
+    const entry: Bridged = { generation, socket, outputPaused: false, ended: 'no' };
     this.#streams.set(slot, entry);
     const core = this.#core;
+    // A break after a clean end still goes to the core: the peer's FIN does not end the
+    // connection (the server may still write), but a socket that then errs or closes can take no
+    // more output, and a connection waiting to hand some over would otherwise wait for good.
     const ended = (failed: boolean): void => {
-      if (entry.ended) return;
-      entry.ended = true;
+      if (entry.ended === 'failed' || (entry.ended === 'clean' && !failed)) return;
+      entry.ended = failed ? 'failed' : 'clean';
       core.endStream(slot, generation, failed);
     };
     socket.on('data', (chunk: Buffer | string) => {

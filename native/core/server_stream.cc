@@ -116,6 +116,10 @@ void Server::serviceStreams() {
       if (!conn->readPaused && !conn->outputPaused && !conn->userPaused) events |= EPOLLIN;
       if (stream.ended()) events |= EPOLLRDHUP;
     }
+    // A broken stream (reset, socket error) is what epoll reports as EPOLLERR | EPOLLHUP whatever
+    // the interest: a connection paused for its output or by the user closes on it, as over an fd
+    // (its socket is gone, so the output it waits to hand over can never drain).
+    if (stream.failed()) events |= EPOLLERR | EPOLLHUP;
     if (events) onReady(conn, events);
   }
   streams_.resize(kept);

@@ -52,6 +52,7 @@ class StreamTransport final : public Transport {
   bool hasOutput() const { return !output_.empty(); }
   bool hasInput() const { return inputBegin_ < input_.size(); }
   bool ended() const { return ended_; }
+  bool failed() const { return failed_; }
   bool writable() const { return !closed_ && output_.size() < window_; }
   bool writeShut() const { return writeShut_; }
   bool closed() const { return closed_; }

@@ -1,7 +1,8 @@
 // What a driver with many streams sees (Server::takeDeliveries, adoptStream, pauseStreamOutput,
 // feed's input hold): each stream's output, end of writing and close handed over once, output kept
 // while the driver's socket does not drain, input held past INPUT_HIGH and released once read, and
-// a request node:http read adopted onto a stream with the same checks as adoptHandshake.
+// a request node:http read adopted onto a stream with the same checks as adoptHandshake, and a
+// broken stream closing its connection even while that connection does not read.
 #include <string>
 
 #include "check.h"
@@ -57,9 +58,9 @@ std::vector<Event> turnAndTake(Server& server, ConnectionId id, Taken& taken) {
   return events;
 }
 
-ConnectionId adoptOpen(Server& server) {
+ConnectionId adoptOpen(Server& server, size_t window = 1 << 20) {
   std::string head = wire::UPGRADE_REQUEST;
-  Server::AdoptResult r = server.adoptStream({"198.51.100.4", 443, 4}, 1 << 20, head, nullptr, 0, true, true);
+  Server::AdoptResult r = server.adoptStream({"198.51.100.4", 443, 4}, window, head, nullptr, 0, true, true);
   CHECK_EQ(r.error, 0);
   CHECK(r.failure == HandshakeFailure::NONE);
   CHECK_EQ(server.acceptUpgrade(r.id, "", "", ""), 0);
@@ -186,6 +187,47 @@ void failedStreamCloses() {
   CHECK(taken.flags & StreamTransport::DELIVERY_CLOSED);
 }
 
+// A stream that breaks while its connection does not read (paused for its own output, which the
+// driver's socket stopped draining, or by the user) closes, as a reset does over an fd: the
+// socket is gone, so the output the connection waits to hand over can never leave. A clean end
+// alone leaves it open (the peer may still read what it is sent); a break after it closes it.
+void brokenStreamClosesWhilePaused() {
+  for (bool byUser : {false, true}) {
+    ServerOptions options;
+    options.maxBackpressure = 64 * 1024;
+    Server server{options};
+    CHECK_EQ(server.init(), 0);
+    ConnectionId id = adoptOpen(server, 4096);
+    Taken taken;
+    turnAndTake(server, id, taken);
+    if (byUser) {
+      CHECK_EQ(server.pauseReading(id, true), 0);
+    } else {
+      CHECK_EQ(server.pauseStreamOutput(id, true), 0);  // the socket stopped draining
+      std::string big(40 * 1024, 'q');  // past the 4 KiB window and half of maxBackpressure
+      CHECK_EQ(server.send(id, Opcode::BINARY, reinterpret_cast<const uint8_t*>(big.data()), big.size()).status, 0);
+    }
+    feed(server, id, maskedFrame(0x81, "unread"));
+    bool message = false;
+    for (int i = 0; i < 3; ++i) {
+      taken = {};
+      for (Event& e : turnAndTake(server, id, taken)) message = message || e.kind == EventKind::MESSAGE;
+    }
+    CHECK(!message);  // not read: paused
+    CHECK_EQ(server.streamEnded(id, false), 0);  // the peer's FIN
+    taken = {};
+    for (Event& e : turnAndTake(server, id, taken)) CHECK(e.kind != EventKind::CLOSE);
+    CHECK_EQ(server.connectionCount(), size_t{1});
+    CHECK_EQ(server.streamEnded(id, true), 0);  // then the socket breaks
+    taken = {};
+    bool closed = false;
+    for (Event& e : turnAndTake(server, id, taken)) closed = closed || (e.kind == EventKind::CLOSE && e.arg == 1006);
+    CHECK(closed);
+    CHECK(taken.flags & StreamTransport::DELIVERY_CLOSED);
+    CHECK_EQ(server.connectionCount(), size_t{0});
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -194,5 +236,6 @@ int main() {
   inputHeldUntilRead();
   adoptedRefusals();
   failedStreamCloses();
+  brokenStreamClosesWhilePaused();
   return CHECK_SUMMARY("stream_delivery_test");
 }

@@ -154,6 +154,49 @@ describe('wss on an https.Server ({ server })', { timeout: 60_000 }, () => {
     await shutdown(srv);
   });
 
+  it('a client that stops reading and then breaks the connection closes on the server though its output waits', async () => {
+    // 'reset': the client's socket goes with unread bytes (a TCP reset). 'fin, then reset': a
+    // clean end first (the core keeps a half-closed peer, which may still read), then the reset.
+    for (const leave of ['reset', 'fin, then reset']) {
+      let serverSide;
+      let serverTls;
+      const srv = await httpsWith({ maxBackpressure: 16 * 1024 * 1024, idleTimeout: 0 }, (s, request) => {
+        serverSide = s;
+        serverTls = request.socket;
+      });
+      const ws = await opened(connect(srv.url));
+      try {
+        while (!serverSide) await new Promise((r) => setTimeout(r, 5));
+        const closed = new Promise((resolve) => serverSide.once('close', resolve));
+        ws._socket.pause();
+        // Past the stream's window and node's socket buffer, and past half of maxBackpressure: the
+        // core holds output it cannot hand over until the socket drains, and once it has read the
+        // client's next message it reads this connection no more (paused for its output).
+        const chunk = Buffer.alloc(1024 * 1024, 5);
+        while (serverSide.bufferedAmount < 10 * 1024 * 1024) {
+          serverSide.send(chunk);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        await new Promise((resolve) => ws.send('more', resolve));
+        await new Promise((r) => setTimeout(r, 50));
+        if (leave !== 'reset') {
+          const ended = once(serverTls, 'end');
+          ws._socket.end();
+          await withTimeout(ended, 5000, 'the server socket\'s end');
+        }
+        ws._socket.destroy();
+        assert.equal(await withTimeout(closed, 10_000, `the server's close after ${leave}`), 1006);
+        assert.equal(srv.wss.clients.size, 0);
+      } finally {
+        ws.terminate();
+        // terminate(): a connection still stuck (the failure above) must not also hang close().
+        await withTimeout(srv.wss.terminate(), 5000, 'wss.terminate');
+        await withTimeout(new Promise((resolve) => srv.server.close(resolve)), 5000, 'server.close');
+      }
+      await noSocketsLeft(srv.server);
+    }
+  });
+
   it('refusals keep their statuses, and a wsClientError listener answers on the TLSSocket itself', async () => {
     const srv = await httpsWith({ path: '/ws' });
     const status = await new Promise((resolve) => {
