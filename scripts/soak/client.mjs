@@ -1,21 +1,26 @@
 #!/usr/bin/env node
-// One soak client process: --clients N concurrent actors against ws://HOST:PORT for --seconds S.
+// One soak client process: --clients N concurrent actors against ws://HOST:PORT for --seconds S;
+// with --tls-port P --ca FILE, a --tls-share of them go to wss://HOST:P instead (well-behaved wss
+// clients that verify the same way, and the TLS hostile behaviours of tls-chaos.mjs).
 // A share of them (--good-share) are well-behaved clients (the `ws` package) that verify every echo
 // byte: text and binary, random sizes up to 256 KiB, fragmented or not, a few in flight, half of them
 // with permessage-deflate (the server offers it). The others loop over hostile behaviours on fresh
 // raw TCP connections, compressed variants included (corrupt deflate data, an inflate past
 // maxPayload, RSV1 without the extension). At the end the good clients stop
 // sending, wait for their last echoes and close with 1000; every socket is gone before exit.
-// Prints one line: `report {JSON}`.
+// Prints one line: `report {JSON}` (`good` for ws://, `goodTls` for wss://, `chaos` by behaviour).
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import net from 'node:net';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '../../test/helpers/timeout.mjs';
 import { encodeFrame } from '../../test/helpers/raw-ws.mjs';
+import { tlsBehaviours } from './tls-chaos.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WebSocket = createRequire(path.join(root, 'package.json'))('ws');
@@ -30,6 +35,9 @@ const { values } = parseArgs({
     'max-payload': { type: 'string', default: String(16 * 1024 * 1024 + 64 * 1024) },
     seed: { type: 'string', default: '1' },
     only: { type: 'string' }, // comma-separated hostile behaviours (for investigating one of them)
+    'tls-port': { type: 'string' },
+    ca: { type: 'string' }, // PEM file of the CA that signed the TLS port's certificate
+    'tls-share': { type: 'string', default: '0' },
   },
 });
 const HOST = values.host;
@@ -37,15 +45,24 @@ const PORT = Number(values.port);
 const CLIENTS = Number(values.clients);
 const SECONDS = Number(values.seconds);
 const MAX_PAYLOAD = Number(values['max-payload']);
-const GOOD = Math.max(1, Math.round(CLIENTS * Number(values['good-share'])));
+const TLS_PORT = values['tls-port'] === undefined ? 0 : Number(values['tls-port']);
+const CA = TLS_PORT ? fs.readFileSync(values.ca) : undefined;
+// Actors [0, PLAIN) use ws://, [PLAIN, CLIENTS) wss://; each group starts with its well-behaved share.
+const TLS_CLIENTS = TLS_PORT ? Math.round(CLIENTS * Number(values['tls-share'])) : 0;
+const PLAIN = CLIENTS - TLS_CLIENTS;
+const goodOf = (n) => (n > 0 ? Math.max(1, Math.round(n * Number(values['good-share']))) : 0);
+const GOOD = goodOf(PLAIN);
+const GOOD_TLS = goodOf(TLS_CLIENTS);
 const deadline = Date.now() + SECONDS * 1000;
 const rand = (n) => Math.floor(Math.random() * n);
 
-const report = {
-  good: { clients: GOOD, sent: 0, verified: 0, bytes: 0, fragmented: 0, errors: [], unexpectedCloses: 0, openFailures: 0 },
-  chaos: {},
-};
-const goodError = (msg) => { if (report.good.errors.length < 50) report.good.errors.push(msg); };
+const goodReport = (clients) => ({ clients, sent: 0, verified: 0, bytes: 0, fragmented: 0, errors: [], unexpectedCloses: 0, openFailures: 0 });
+const report = { good: goodReport(GOOD), goodTls: goodReport(GOOD_TLS), chaos: {}, loopDelayMaxMs: 0 };
+// A busy client process sees the server's answers late: outcomes like 'timeout' mean little
+// when this is seconds (the summary shows it).
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
+const goodError = (r, msg) => { if (r.errors.length < 50) r.errors.push(msg); };
 const live = new Set(); // every raw socket, destroyed at the end
 
 // ---- frames (the test helpers' one client-frame encoder) ----
@@ -229,14 +246,20 @@ const behaviours = {
     return (await closedWithin(s, 3000)) ? 'closed' : (s.destroy(), 'timeout');
   },
 };
-const names = values.only ? values.only.split(',') : Object.keys(behaviours);
-for (const n of names) if (!behaviours[n]) throw new Error(`unknown behaviour ${n}; known: ${Object.keys(behaviours).join(', ')}`);
+const tls = TLS_PORT ? tlsBehaviours({ host: HOST, port: TLS_PORT, ca: CA, live, rand, request, frame, closedWithin, writeUntilDropped }) : {};
+const only = values.only?.split(',');
+for (const n of only ?? []) {
+  if (!behaviours[n] && !tls[n]) throw new Error(`unknown behaviour ${n}; known: ${[...Object.keys(behaviours), ...Object.keys(tls)].join(', ')}`);
+}
+const pick = (set) => (only ? only.filter((n) => set[n]) : Object.keys(set));
+const names = pick(behaviours);
+const tlsNames = pick(tls);
 
-async function chaosActor() {
-  while (Date.now() < deadline) {
+async function chaosActor(set, names) {
+  while (Date.now() < deadline && names.length) {
     const name = names[rand(names.length)];
     let outcome;
-    try { outcome = await behaviours[name](); } catch (e) { outcome = `threw:${e.code ?? e.message}`; }
+    try { outcome = await set[name](); } catch (e) { outcome = `threw:${e.code ?? e.message}`; }
     const r = (report.chaos[name] ??= {});
     r[outcome] = (r[outcome] ?? 0) + 1;
     await sleep(rand(100));
@@ -261,9 +284,11 @@ function payloadFor(seq) {
   return { binary: true, data: crypto.randomBytes(size) };
 }
 
-async function goodClient(id) {
+/** r: the report it counts into (report.good or report.goodTls); secure: wss:// on the TLS port. */
+async function goodClient(id, r, secure) {
   // Half the good clients compress (and get compressed echoes): both paths carry the same checks.
-  const ws = new WebSocket(`ws://${HOST}:${PORT}/`, { perMessageDeflate: id % 2 === 1, maxPayload: 0 });
+  const url = secure ? `wss://${HOST}:${TLS_PORT}/` : `ws://${HOST}:${PORT}/`;
+  const ws = new WebSocket(url, { perMessageDeflate: id % 2 === 1, maxPayload: 0, ...(secure ? { ca: CA } : {}) });
   const expected = [];
   let closedByUs = false;
   let failed = false;
@@ -272,19 +297,19 @@ async function goodClient(id) {
     ws.once('open', () => { clearTimeout(t); resolve(true); });
     ws.once('error', () => { clearTimeout(t); resolve(false); });
   });
-  ws.on('error', (e) => { if (!closedByUs) goodError(`client ${id}: ${e.message}`); });
-  if (!opened) { report.good.openFailures++; ws.terminate(); return; }
+  ws.on('error', (e) => { if (!closedByUs) goodError(r, `client ${id}: ${e.message}`); });
+  if (!opened) { r.openFailures++; ws.terminate(); return; }
   let wake = null;
   ws.on('message', (data, isBinary) => {
     const exp = expected.shift();
-    if (!exp) { goodError(`client ${id}: unexpected message`); failed = true; return; }
+    if (!exp) { goodError(r, `client ${id}: unexpected message`); failed = true; return; }
     const ok = exp.binary === isBinary && (isBinary ? Buffer.from(data).equals(exp.data) : data.toString() === exp.data);
-    if (ok) { report.good.verified++; report.good.bytes += data.length; }
-    else { goodError(`client ${id}: echo ${exp.seq} differs (${isBinary ? 'binary' : 'text'} ${data.length} vs ${Buffer.byteLength(exp.data)} bytes)`); failed = true; }
+    if (ok) { r.verified++; r.bytes += data.length; }
+    else { goodError(r, `client ${id}: echo ${exp.seq} differs (${isBinary ? 'binary' : 'text'} ${data.length} vs ${Buffer.byteLength(exp.data)} bytes)`); failed = true; }
     wake?.();
   });
   ws.on('close', (code) => {
-    if (!closedByUs) { report.good.unexpectedCloses++; goodError(`client ${id}: closed by the server with ${code}`); failed = true; }
+    if (!closedByUs) { r.unexpectedCloses++; goodError(r, `client ${id}: closed by the server with ${code}`); failed = true; }
     wake?.();
   });
   const waitFor = async (pred, ms) => {
@@ -300,11 +325,11 @@ async function goodClient(id) {
   while (Date.now() < deadline && !failed && ws.readyState === 1) {
     const p = payloadFor(seq);
     expected.push({ ...p, seq });
-    report.good.sent++;
+    r.sent++;
     const bytes = p.binary ? p.data : Buffer.from(p.data);
     if (bytes.length > 16 && Math.random() < 0.25) {
       // Fragmented: cut on byte boundaries (the server validates UTF-8 across fragments).
-      report.good.fragmented++;
+      r.fragmented++;
       const cuts = [...new Set(Array.from({ length: 1 + rand(5) }, () => 1 + rand(bytes.length - 1)))].sort((a, b) => a - b);
       let start = 0;
       for (const c of cuts) { ws.send(bytes.subarray(start, c), { binary: p.binary, fin: false }); start = c; }
@@ -314,13 +339,13 @@ async function goodClient(id) {
     }
     seq++;
     if (!(await waitFor(() => expected.length < inflight, 20_000))) {
-      if (ws.readyState === 1) { goodError(`client ${id}: no echo for 20 s (${expected.length} outstanding)`); failed = true; }
+      if (ws.readyState === 1) { goodError(r, `client ${id}: no echo for 20 s (${expected.length} outstanding)`); failed = true; }
       break;
     }
     await sleep(rand(150));
   }
   if (!failed && !(await waitFor(() => expected.length === 0, 20_000))) {
-    goodError(`client ${id}: ${expected.length} echoes missing at the end`);
+    goodError(r, `client ${id}: ${expected.length} echoes missing at the end`);
   }
   closedByUs = true;
   if (ws.readyState === 1) {
@@ -333,10 +358,13 @@ async function goodClient(id) {
 const actors = [];
 for (let i = 0; i < CLIENTS; i++) {
   // Spread the starts over the first second.
-  actors.push(sleep(rand(1000)).then(() => (i < GOOD ? goodClient(i) : chaosActor())));
+  const tlsActor = i >= PLAIN;
+  const good = tlsActor ? i - PLAIN < GOOD_TLS : i < GOOD;
+  actors.push(sleep(rand(1000)).then(() => (good ? goodClient(i, tlsActor ? report.goodTls : report.good, tlsActor)
+    : tlsActor ? chaosActor(tls, tlsNames) : chaosActor(behaviours, names))));
 }
 const hardStop = setTimeout(() => {
-  goodError('hard stop: actors still running 60 s after the deadline');
+  goodError(report.good, 'hard stop: actors still running 60 s after the deadline');
   finish();
 }, SECONDS * 1000 + 60_000);
 await Promise.allSettled(actors);
@@ -344,6 +372,7 @@ finish();
 
 function finish() {
   clearTimeout(hardStop);
+  report.loopDelayMaxMs = Math.round(loopDelay.max / 1e6);
   for (const s of live) s.destroy();
   process.stdout.write(`report ${JSON.stringify(report)}\n`, () => process.exit(0));
 }

@@ -4,9 +4,14 @@
 // processes (scripts/soak/client.mjs). A quarter are well-behaved and verify every echo byte; the
 // rest loop over hostile behaviours (RST mid-frame, FIN mid-handshake, garbage, oversize frames,
 // ping floods, never reading, slowloris, bad frames, abandoned sockets, short valid sessions).
-// Afterwards the server's fd count must come back exactly to its baseline (taken after listen),
-// its RSS near the baseline, no well-behaved message may be lost or corrupted, and the server must
-// still echo. Prints a summary (and `--json` one JSON line) and exits 1 on any violation.
+// The server process also serves wss:// (a second WebSocketServer with the `tls` option, its own
+// port, a throwaway certificate): --tls-share of the clients (0.25; 0 turns TLS off) go there,
+// well-behaved wss clients that verify every echo and hostile TLS clients (scripts/soak/tls-chaos.mjs:
+// a ClientHello then a stall, garbage after a complete handshake, a reset or a FIN in the middle
+// of a record, plaintext HTTP, never reading). Afterwards the server's fd count must come back
+// exactly to its baseline (taken after both listen), its RSS near the baseline, every connection
+// either server opened must have closed, no well-behaved message may be lost or corrupted, and
+// both ports must still echo. Prints a summary (and `--json` one JSON line) and exits 1 on any violation.
 // Everything is bounded in time: the run takes about seconds + 30 s at most, and every process
 // started here is killed by pid at the end.
 import { spawn } from 'node:child_process';
@@ -15,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { startServer, memKiB, fdCount, cpuTicks, ROOT } from '../../test/helpers/proc.mjs';
 import { sleep } from '../../test/helpers/timeout.mjs';
+import { caCert, certFor } from '../../test/helpers/tls-certs.mjs';
 
 const WebSocket = createRequire(path.join(ROOT, 'package.json'))('ws');
 const { values } = parseArgs({
@@ -23,6 +29,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '2000' },
     workers: { type: 'string' },
     'good-share': { type: 'string', default: '0.25' },
+    'tls-share': { type: 'string', default: '0.25' },
     'rss-slack-mib': { type: 'string', default: '64' },
     json: { type: 'boolean', default: false },
   },
@@ -40,15 +47,19 @@ const serverOptions = {
   maxFragments: 1000,
   perMessageDeflate: { threshold: 256 }, // taken by the clients that offer it
 };
-const server = await startServer({ options: serverOptions, maxSeconds: SECONDS + 300, nodeArgs: ['--expose-gc'] });
+const TLS = Number(values['tls-share']) > 0;
+const cert = TLS ? certFor('localhost') : null;
+const server = await startServer({ options: serverOptions, maxSeconds: SECONDS + 300, nodeArgs: ['--expose-gc'],
+  extraArgs: TLS ? ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile] : [] });
 const violations = [];
 const samples = { rssPeakKiB: 0, fdPeak: 0 };
 let result;
 try {
+  const tlsPort = TLS ? Number((await server.waitLine(/^listening tls on wss:\/\/\S+:(\d+)$/, 10_000))[1]) : 0;
   await sleep(500);
   const baseline = { fds: fdCount(server.pid), rssKiB: memKiB(server.pid).rss, cpu: cpuTicks(server.pid) };
-  log(`soak: server pid ${server.pid} on port ${server.port}; baseline ${baseline.fds} fds (listener included), RSS ${(baseline.rssKiB / 1024).toFixed(1)} MiB`);
-  log(`soak: ${CLIENTS} clients (${values['good-share']} well-behaved) over ${WORKERS} processes for ${SECONDS} s`);
+  log(`soak: server pid ${server.pid} on port ${server.port}${TLS ? ` and wss:// on ${tlsPort}` : ''}; baseline ${baseline.fds} fds (listener included), RSS ${(baseline.rssKiB / 1024).toFixed(1)} MiB`);
+  log(`soak: ${CLIENTS} clients (${values['good-share']} well-behaved${TLS ? `, ${values['tls-share']} on TLS` : ''}) over ${WORKERS} processes for ${SECONDS} s`);
 
   const sampler = setInterval(() => {
     try {
@@ -68,7 +79,8 @@ try {
   for (let w = 0; w < WORKERS; w++) {
     const n = Math.floor(CLIENTS / WORKERS) + (w < CLIENTS % WORKERS ? 1 : 0);
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'soak', 'client.mjs'), '--port', String(server.port),
-      '--clients', String(n), '--seconds', String(SECONDS), '--good-share', values['good-share'], '--seed', String(w + 1)],
+      '--clients', String(n), '--seconds', String(SECONDS), '--good-share', values['good-share'], '--seed', String(w + 1),
+      ...(TLS ? ['--tls-port', String(tlsPort), '--ca', cert.caFile, '--tls-share', values['tls-share']] : [])],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -85,21 +97,29 @@ try {
   const clientSeconds = (Date.now() - t0) / 1000;
   clearInterval(progress);
 
-  const good = { clients: 0, sent: 0, verified: 0, bytes: 0, fragmented: 0, unexpectedCloses: 0, openFailures: 0, errors: [] };
+  const goodTotals = () => ({ clients: 0, sent: 0, verified: 0, bytes: 0, fragmented: 0, unexpectedCloses: 0, openFailures: 0, errors: [] });
+  const good = goodTotals();
+  const goodTls = goodTotals();
   const chaos = {};
+  let clientLoopDelayMaxMs = 0;
   for (const [i, r] of reports.entries()) {
     if (!r.report) { violations.push(`client process ${i} exited ${r.code} without a report: ${r.err.slice(0, 500)}`); continue; }
-    for (const k of ['clients', 'sent', 'verified', 'bytes', 'fragmented', 'unexpectedCloses', 'openFailures']) good[k] += r.report.good[k];
-    good.errors.push(...r.report.good.errors);
+    clientLoopDelayMaxMs = Math.max(clientLoopDelayMaxMs, r.report.loopDelayMaxMs ?? 0);
+    for (const [sum, part] of [[good, r.report.good], [goodTls, r.report.goodTls]]) {
+      for (const k of ['clients', 'sent', 'verified', 'bytes', 'fragmented', 'unexpectedCloses', 'openFailures']) sum[k] += part[k];
+      sum.errors.push(...part.errors);
+    }
     for (const [name, outcomes] of Object.entries(r.report.chaos)) {
       chaos[name] ??= {};
       for (const [o, n] of Object.entries(outcomes)) chaos[name][o] = (chaos[name][o] ?? 0) + n;
     }
   }
   if (!server.alive()) violations.push(`server died: ${server.stderr().slice(0, 1000)}`);
-  if (good.verified !== good.sent) violations.push(`well-behaved messages: ${good.sent} sent, ${good.verified} verified`);
-  if (good.errors.length) violations.push(`well-behaved client errors (${good.errors.length}): ${good.errors.slice(0, 5).join('; ')}`);
-  if (good.openFailures) violations.push(`${good.openFailures} well-behaved clients could not open`);
+  for (const [g, what] of [[good, 'well-behaved'], [goodTls, 'well-behaved wss']]) {
+    if (g.verified !== g.sent) violations.push(`${what} messages: ${g.sent} sent, ${g.verified} verified`);
+    if (g.errors.length) violations.push(`${what} client errors (${g.errors.length}): ${g.errors.slice(0, 5).join('; ')}`);
+    if (g.openFailures) violations.push(`${g.openFailures} ${what} clients could not open`);
+  }
 
   // fds back to the baseline (bounded wait), RSS near it.
   let fdsAfter = -1;
@@ -138,19 +158,37 @@ try {
   const cpuSeconds = server.alive() ? (cpuTicks(server.pid) - baseline.cpu) / 100 : NaN;
   if (rssAsserted && !(mem.rss - baseline.rssKiB <= slack)) violations.push(`server RSS ${mem.rss} KiB is more than ${slack} KiB above the baseline ${baseline.rssKiB} KiB`);
 
-  // Still serving: a fresh client echoes.
+  // Still serving: a fresh client echoes on each port (and has closed before the counts below).
+  const echoOnce = (url, options = {}) => new Promise((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...options });
+    let ok = false;
+    const t = setTimeout(() => { ws.terminate(); resolve(false); }, 5000);
+    ws.on('error', () => {});
+    ws.on('open', () => ws.send('after the soak'));
+    ws.on('message', (d) => { ok = d.toString() === 'after the soak'; ws.close(); });
+    ws.on('close', () => { clearTimeout(t); resolve(ok); });
+  });
   let finalEcho = false;
+  let finalEchoTls = !TLS;
   if (server.alive()) {
-    finalEcho = await new Promise((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: false });
-      const t = setTimeout(() => { ws.terminate(); resolve(false); }, 5000);
-      ws.on('error', () => {});
-      ws.on('open', () => ws.send('after the soak'));
-      ws.on('message', (d) => { clearTimeout(t); ws.close(); resolve(d.toString() === 'after the soak'); });
-    });
+    finalEcho = await echoOnce(`ws://127.0.0.1:${server.port}/`);
+    if (TLS) finalEchoTls = await echoOnce(`wss://127.0.0.1:${tlsPort}/`, { ca: caCert() });
   }
   if (!finalEcho) violations.push('the server did not echo after the soak');
-  const stats = statsBefore ?? (await requestStats());
+  if (!finalEchoTls) violations.push('the server did not echo over TLS after the soak');
+  // Every connection a server announced has closed and left its clients set (bounded wait: the
+  // server sees the last client's close a moment after the client does).
+  let stats = null;
+  const settled = (st) => st && st.clients === 0 && st.opened === st.closed && (!TLS || (st.tls.clients === 0 && st.tls.opened === st.tls.closed));
+  for (let i = 0; i < 10 && !settled(stats) && server.alive(); i++) {
+    if (i > 0) await sleep(300);
+    stats = await requestStats();
+  }
+  if (!settled(stats)) {
+    violations.push(`connections not all closed: ${stats ? `${stats.clients} clients, ${stats.opened} opened, ${stats.closed} closed` +
+      (TLS ? `; TLS ${stats.tls.clients} clients, ${stats.tls.opened} opened, ${stats.tls.closed} closed` : '') : 'no stats'}`);
+  }
+  if (TLS && stats && !(stats.tls.opened > 0)) violations.push('no connection reached the TLS server');
 
   async function requestStats() {
     if (!server.alive()) return null;
@@ -169,12 +207,18 @@ try {
       fds: { baseline: baseline.fds, peak: samples.fdPeak, after: fdsAfter, settleMs },
       rssMiB: { baseline: +(baseline.rssKiB / 1024).toFixed(1), peak: +(Math.max(samples.rssPeakKiB, mem.hwm) / 1024).toFixed(1), afterIdle: +(rssIdleKiB / 1024).toFixed(1), after: +(mem.rss / 1024).toFixed(1), fullGcNeeded: statsBefore !== null },
       cpuSeconds,
-      connections: stats ? { opened: stats.opened, closed: stats.closed, closeCodes: stats.closeCodes } : null,
+      loopDelayMaxMs: stats?.loopDelayMaxMs ?? null,
+      connections: stats ? { opened: stats.opened, closed: stats.closed, clients: stats.clients, closeCodes: stats.closeCodes } : null,
+      tlsConnections: stats?.tls ?? null,
       serverMemoryMiB: stats ? { beforeGc: stats.memoryMiB, afterGc: stats.afterGcMiB } : null,
     },
+    tlsPort,
+    clientLoopDelayMaxMs,
     good: { ...good, errors: good.errors.slice(0, 20) },
+    goodTls: { ...goodTls, errors: goodTls.errors.slice(0, 20) },
     chaos,
     finalEcho,
+    finalEchoTls,
     violations,
   };
 } finally {
@@ -190,12 +234,15 @@ if (values.json) {
   if (s.serverMemoryMiB?.afterGc) console.log(`  server memory after a full GC (MiB): ${JSON.stringify(s.serverMemoryMiB.afterGc)}`);
   console.log(`  server RSS:  baseline ${s.rssMiB.baseline} MiB, peak ${s.rssMiB.peak} MiB, after ${s.rssMiB.afterIdle} MiB idle` +
     (s.rssMiB.fullGcNeeded ? `, ${s.rssMiB.after} MiB after a full GC` : '') + `; CPU ${s.cpuSeconds.toFixed(1)} s`);
+  console.log(`  event loop delay, longest: server ${s.loopDelayMaxMs} ms, client processes ${result.clientLoopDelayMaxMs} ms`);
   if (s.connections) console.log(`  server connections: ${s.connections.opened} opened, ${s.connections.closed} closed; close codes ${JSON.stringify(s.connections.closeCodes)}`);
-  const g = result.good;
-  console.log(`  well-behaved: ${g.clients} clients, ${g.sent} messages sent, ${g.verified} verified (${(g.bytes / 1048576).toFixed(1)} MiB, ${g.fragmented} fragmented), ${g.unexpectedCloses} unexpected closes`);
+  if (s.tlsConnections) console.log(`  of which TLS (port ${result.tlsPort}): ${s.tlsConnections.opened} opened, ${s.tlsConnections.closed} closed; close codes ${JSON.stringify(s.tlsConnections.closeCodes)}`);
+  for (const [g, what] of [[result.good, 'well-behaved'], [result.goodTls, 'wss well-behaved']]) {
+    if (g.clients) console.log(`  ${what}: ${g.clients} clients, ${g.sent} messages sent, ${g.verified} verified (${(g.bytes / 1048576).toFixed(1)} MiB, ${g.fragmented} fragmented), ${g.unexpectedCloses} unexpected closes`);
+  }
   console.log('  hostile:');
   for (const [name, outcomes] of Object.entries(result.chaos).sort()) console.log(`    ${name.padEnd(16)} ${JSON.stringify(outcomes)}`);
-  console.log(`  final echo: ${result.finalEcho}`);
+  console.log(`  final echo: ${result.finalEcho}${TLS ? `, over TLS: ${result.finalEchoTls}` : ''}`);
   console.log(violations.length ? `\nFAIL: ${violations.length} violation(s):\n  - ${violations.join('\n  - ')}` : '\nPASS: no violation');
 }
 process.exit(violations.length ? 1 : 0);

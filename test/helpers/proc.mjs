@@ -36,14 +36,15 @@ export function cpuTicks(pid) {
 }
 
 /**
- * Starts scripts/soak/server.mjs. `fdLimit` runs it under `ulimit -n`. Resolves once it prints its
+ * Starts scripts/soak/server.mjs (`extraArgs` appended to its arguments, e.g. --tls-cert/--tls-key).
+ * `fdLimit` runs it under `ulimit -n`. Resolves once it prints its
  * listening line. The returned object collects every stdout line (`lines`), lets callers wait for
  * a line matching a regexp, and stops the process (SIGTERM, then SIGKILL).
  */
 export function startServer({ options = {}, host = '127.0.0.1', port = 0, events = false, errorListener = false,
-  fdLimit = 0, maxSeconds = 900, nodeArgs = [], timeoutMs = 10_000, script = SERVER_SCRIPT, scriptArgs } = {}) {
+  fdLimit = 0, maxSeconds = 900, nodeArgs = [], timeoutMs = 10_000, script = SERVER_SCRIPT, scriptArgs, extraArgs = [] } = {}) {
   const args = scriptArgs ?? ['--port', String(port), '--host', host, '--options', JSON.stringify(options),
-    '--max-seconds', String(maxSeconds), ...(events ? ['--events'] : []), ...(errorListener ? ['--error-listener'] : [])];
+    '--max-seconds', String(maxSeconds), ...(events ? ['--events'] : []), ...(errorListener ? ['--error-listener'] : []), ...extraArgs];
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
   const argv = [process.execPath, ...nodeArgs, script, ...args];

@@ -1,7 +1,9 @@
-// A shortened chaos soak (scripts/soak.mjs, 12 s, 300 clients in 2 processes) as part of npm test:
-// hostile clients of every kind next to well-behaved ones that verify every echo byte; afterwards the
-// server's fds are exactly back to the baseline, nothing well-behaved was lost or corrupted, and the
-// server still echoes. The full run is `npm run soak` (120 s, 2000 clients).
+// A shortened chaos soak (scripts/soak/run.mjs, 12 s, 300 clients in 2 processes) as part of npm test:
+// hostile clients of every kind next to well-behaved ones that verify every echo byte, on the ws://
+// port and (a quarter of them) on the wss:// port of a second server with the `tls` option in the
+// same process; afterwards the server's fds are exactly back to the baseline, every connection
+// either server opened has closed, nothing well-behaved was lost or corrupted, and both ports
+// still echo. The full run is `npm run soak` (120 s, 2000 clients).
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -28,17 +30,26 @@ it('survives a short chaos soak with no lost echo and no leaked fd', { timeout: 
   try { r = JSON.parse(line); } catch { assert.fail(`no JSON summary (exit ${code}):\n${out}\n${err}`); }
   const s = r.server;
   t.diagnostic(`fds ${s.fds.baseline} -> peak ${s.fds.peak} -> ${s.fds.after}; RSS ${s.rssMiB.baseline} -> peak ${s.rssMiB.peak} -> ${s.rssMiB.after} MiB; ` +
-    `${r.good.verified}/${r.good.sent} echoes verified; server saw ${s.connections?.opened} connections`);
+    `${r.good.verified}/${r.good.sent} echoes verified (wss ${r.goodTls.verified}/${r.goodTls.sent}); ` +
+    `server saw ${s.connections?.opened} connections (TLS ${s.tlsConnections?.opened})`);
+  for (const [name, outcomes] of Object.entries(r.chaos)) if (name.startsWith('tls')) t.diagnostic(`${name} ${JSON.stringify(outcomes)}`);
   assert.deepEqual(r.violations, []);
   assert.equal(code, 0);
   assert.equal(s.fds.after, s.fds.baseline);
   assert.equal(r.good.verified, r.good.sent);
   assert.ok(r.good.sent > 100, `only ${r.good.sent} well-behaved messages`);
   assert.ok(s.connections.opened > 300, `only ${s.connections.opened} connections reached the server`);
-  for (const name of ['rstMidFrame', 'finMidHandshake', 'garbage', 'oversize', 'pingFlood', 'neverReads', 'slowloris', 'badFrames']) {
+  assert.equal(s.connections.opened, s.connections.closed);
+  assert.equal(r.goodTls.verified, r.goodTls.sent);
+  assert.ok(r.goodTls.sent > 20, `only ${r.goodTls.sent} well-behaved wss messages`);
+  assert.ok(s.tlsConnections.opened > 20, `only ${s.tlsConnections.opened} connections reached the TLS server`);
+  assert.equal(s.tlsConnections.opened, s.tlsConnections.closed);
+  for (const name of ['rstMidFrame', 'finMidHandshake', 'garbage', 'oversize', 'pingFlood', 'neverReads', 'slowloris', 'badFrames',
+    'tlsHelloStall', 'tlsGarbage', 'tlsRstMidRecord', 'tlsTruncatedFin', 'tlsPlaintext', 'tlsNeverReads']) {
     assert.ok(r.chaos[name], `behaviour ${name} never ran`);
   }
   assert.ok(r.finalEcho);
+  assert.ok(r.finalEchoTls);
   // 300 idle clients' worth of nothing: every connection has closed, so what stays external after
   // a full GC is the addon's fixed buffers (2.3 MiB measured); 8 MiB leaves room for V8's own.
   const external = s.serverMemoryMiB?.afterGc?.external;
