@@ -43,7 +43,10 @@ namespace epollws {
   X(PEM_read_bio_X509) X(PEM_read_bio_PrivateKey) X(X509_free) X(EVP_PKEY_free)                   \
   X(X509_STORE_add_cert) X(i2d_X509) X(d2i_PKCS12_bio) X(PKCS12_parse) X(PKCS12_free)             \
   X(OPENSSL_sk_num) X(OPENSSL_sk_value) X(OPENSSL_sk_pop_free) X(ERR_get_error)                   \
-  X(ERR_error_string_n) X(ERR_clear_error) X(CRYPTO_free) X(RAND_bytes) X(SHA256) X(X509_verify_cert_error_string)
+  X(ERR_error_string_n) X(ERR_clear_error) X(CRYPTO_free)                                     \
+  X(EVP_CIPHER_fetch) X(EVP_CIPHER_free) X(EVP_CIPHER_CTX_new) X(EVP_CIPHER_CTX_free) X(EVP_CipherInit_ex2)        \
+  X(EVP_CipherUpdate) X(EVP_CipherFinal_ex) X(EVP_CIPHER_CTX_ctrl) X(HMAC) X(EVP_sha256) X(EVP_sha384)             \
+  X(OPENSSL_cleanse) X(SSL_CIPHER_get_id) X(SSL_CTX_set_keylog_callback) X(SSL_CTX_set_msg_callback) X(SSL_version) X(RAND_bytes) X(SHA256) X(X509_verify_cert_error_string)
 
 struct OpenSsl {
 #define EPOLLWS_OPENSSL_MEMBER(name) decltype(&::name) name = nullptr;

@@ -131,8 +131,14 @@ class Server : private AcceptSink, private ConnectionOwner, private TopicLists {
   // The server's certificates (for addServerName, setSecureContext, ticket keys); nullptr without TLS.
   TlsContextSet* tls() const { return tls_.get(); }
   // The TLS session of a connection on a TLS listener, once its handshake is done. False for a
-  // stale id, a connection without TLS, or one still in its TLS handshake.
+  // stale id, a connection without TLS, one still in its TLS handshake, or one whose session
+  // was already taken (a TLS 1.3 connection's is kept once, for its upgrade request).
   bool tlsSession(ConnectionId id, TlsSessionInfo& out) const;
+  struct TlsStats {
+    uint64_t handshakes = 0;  // completed TLS handshakes
+    uint64_t handedOver = 0;  // TLS 1.3 connections carried on without their SSL (tls_transport.h)
+  };
+  TlsStats tlsStats() const { return tlsIo_ ? TlsStats{tlsIo_->handshakes, tlsIo_->handedOver} : TlsStats{}; }
 
   // Streams (server_stream.cc): connections with no fd, whose bytes the driver moves (a Node
   // TLSSocket, the server fuzzer). attachStream() starts one in the opening handshake, as if

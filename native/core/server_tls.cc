@@ -24,9 +24,7 @@ bool Server::tlsSession(ConnectionId id, TlsSessionInfo& out) const {
   Connection* conn = lookup(id);
   if (!conn || conn->state == ConnState::CLOSED || !tls_) return false;
   TlsTransport* transport = conn->io().tls();
-  if (!transport || transport->handshaking()) return false;
-  out = describeTlsSession(tls_->api(), transport->ssl());
-  return true;
+  return transport && transport->takeSessionInfo(out);
 }
 
 }  // namespace epollws

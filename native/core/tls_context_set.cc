@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "tls_transport.h"
+
 namespace epollws {
 namespace {
 
@@ -32,6 +34,7 @@ std::unique_ptr<TlsContext> TlsContextSet::build(const TlsConfig& config, std::s
   ssl_.SSL_CTX_callback_ctrl(context->get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
                              reinterpret_cast<void (*)(void)>(onServerName));
   ssl_.SSL_CTX_ctrl(context->get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, this);
+  TlsTransport::prepareContext(ssl_, context->get());  // what the TLS 1.3 hand-over reads
   return context;
 }
 

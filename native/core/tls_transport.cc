@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "memory_return.h"
@@ -39,29 +40,20 @@ BIO_METHOD* bioMethod(const OpenSsl& ssl, int (*read)(BIO*, char*, int), int (*w
 
 }  // namespace
 
-// One OpenSSL call (or a few) on behalf of one socket: points the shared BIO at it, and starts
-// with an empty ciphertext buffer.
-class TlsTransport::Operation {
- public:
-  explicit Operation(TlsTransport& transport) : io_(transport.shared_) {
-    previous_ = activeIo;
-    activeIo = &io_;
-    io_.current_ = &transport;
-    io_.cipher_.clear();
-  }
-  ~Operation() {
-    io_.current_ = nullptr;
-    activeIo = previous_;
-  }
+TlsTransport::Operation::Operation(TlsTransport& transport) : io_(transport.shared_), previous_(activeIo) {
+  activeIo = &io_;
+  io_.current_ = &transport;
+  io_.cipher_.clear();
+}
 
- private:
-  TlsSharedIo& io_;
-  TlsSharedIo* previous_;
-};
+TlsTransport::Operation::~Operation() {
+  io_.current_ = nullptr;
+  activeIo = previous_;
+}
 
 // --- The shared BIO ---
 
-TlsSharedIo::TlsSharedIo(const OpenSsl& ssl) : ssl_(ssl) {
+TlsSharedIo::TlsSharedIo(const OpenSsl& ssl) : ssl_(ssl), ciphers_(ssl) {
   BIO_METHOD* method = bioMethod(ssl, bioRead, bioWrite, bioControl);
   if (!method) return;
   bio_ = ssl.BIO_new(method);
@@ -104,13 +96,87 @@ long TlsSharedIo::bioControl(BIO*, int command, long, void*) {
   return command == BIO_CTRL_FLUSH ? 1 : 0;  // flushing happens after the call
 }
 
+// --- What the hand-over needs from the handshake ---
+
+// The TLS 1.3 traffic secrets (from the keylog callback) and the sequence numbers (records
+// counted by the message callback since each side's Finished, after which each side's
+// application keys start at 0). Lives only while the handshake runs.
+struct TlsTransport::HandshakeKeys {
+  uint8_t client[48];
+  uint8_t server[48];
+  uint8_t clientLength = 0;
+  uint8_t serverLength = 0;
+  uint64_t readSequence = 0;
+  uint64_t writeSequence = 0;
+  bool readCounting = false;
+  bool writeCounting = false;
+  bool unusable = false;  // the keys changed during the handshake (KeyUpdate): stay with OpenSSL
+};
+
+namespace {
+
+// "LABEL <client random hex> <secret hex>" -> the secret, if the label is `label`.
+size_t secretFrom(const char* line, const char* label, uint8_t out[48]) {
+  size_t labelLength = std::strlen(label);
+  if (std::strncmp(line, label, labelLength) != 0 || line[labelLength] != ' ') return 0;
+  const char* secret = std::strrchr(line, ' ');
+  if (!secret) return 0;
+  ++secret;
+  size_t hexLength = std::strlen(secret);
+  if (hexLength % 2 != 0 || hexLength / 2 > 48) return 0;
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  for (size_t i = 0; i < hexLength / 2; ++i) {
+    out[i] = static_cast<uint8_t>((nibble(secret[2 * i]) << 4) | nibble(secret[2 * i + 1]));
+  }
+  return hexLength / 2;
+}
+
+}  // namespace
+
+void TlsTransport::prepareContext(const OpenSsl& api, SSL_CTX* ctx) {
+  api.SSL_CTX_set_keylog_callback(ctx, onKeylog);
+  api.SSL_CTX_set_msg_callback(ctx, onMessage);
+}
+
+// OpenSSL calls both from inside an SSL call an Operation made, for the socket it is serving.
+void TlsTransport::onKeylog(const SSL*, const char* line) {
+  TlsTransport* t = activeIo ? activeIo->current_ : nullptr;
+  if (!t || !t->keys_) return;
+  HandshakeKeys& keys = *t->keys_;
+  if (size_t n = secretFrom(line, "CLIENT_TRAFFIC_SECRET_0", keys.client)) keys.clientLength = static_cast<uint8_t>(n);
+  if (size_t n = secretFrom(line, "SERVER_TRAFFIC_SECRET_0", keys.server)) keys.serverLength = static_cast<uint8_t>(n);
+}
+
+void TlsTransport::onMessage(int writing, int, int contentType, const void* data, size_t length, SSL*, void*) {
+  TlsTransport* t = activeIo ? activeIo->current_ : nullptr;
+  if (!t || !t->keys_) return;
+  HandshakeKeys& keys = *t->keys_;
+  if (contentType == SSL3_RT_HEADER) {
+    // One record read or written: the write side's header comes before its message's callback,
+    // the read side's before the message it carries, so a Finished's own record is not counted.
+    if (writing && keys.writeCounting) ++keys.writeSequence;
+    if (!writing && keys.readCounting) ++keys.readSequence;
+  } else if (contentType == SSL3_RT_HANDSHAKE && length > 0) {
+    uint8_t type = static_cast<const uint8_t*>(data)[0];
+    if (type == SSL3_MT_FINISHED) {
+      (writing ? keys.writeCounting : keys.readCounting) = true;
+      (writing ? keys.writeSequence : keys.readSequence) = 0;
+    } else if (type == SSL3_MT_KEY_UPDATE) {
+      keys.unusable = true;
+    }
+  }
+}
+
 // --- The transport ---
 
-TlsTransport::TlsTransport(int fd, SSL* ssl, TlsSharedIo& shared) : shared_(shared), ssl_(ssl), fd_(fd) {
+TlsTransport::TlsTransport(int fd, SSL* ssl, TlsSharedIo& shared)
+    : shared_(shared), ssl_(ssl), keys_(std::make_unique<HandshakeKeys>()), fd_(fd) {
   // The SSL gets its own reference to the shared BIO (one for both directions).
   shared_.ssl_.BIO_up_ref(shared_.bio_);
   shared_.ssl_.SSL_set_bio(ssl_, shared_.bio_, shared_.bio_);
 }
+
+TlsTransport::~TlsTransport() { close(); }
 
 void TlsTransport::close() {
   fd_.reset();
@@ -118,17 +184,60 @@ void TlsTransport::close() {
     shared_.ssl_.SSL_free(ssl_);
     ssl_ = nullptr;
   }
+  if (keys_) shared_.ssl_.OPENSSL_cleanse(keys_.get(), sizeof *keys_);
+  keys_.reset();
+  records_.reset();
+  session_.reset();
+  partial_.release();
+  leftover_.release();
+  leftoverBegin_ = 0;
   pending_.release();
   pendingBegin_ = 0;
   bufferedInput_ = false;
 }
 
+bool TlsTransport::takeSessionInfo(TlsSessionInfo& out) {
+  if (session_) {
+    out = std::move(*session_);
+    session_.reset();
+    return true;
+  }
+  if (!ssl_ || handshaking()) return false;
+  out = describeTlsSession(shared_.ssl_, ssl_);
+  return true;
+}
+
+// Called after a read once the handshake is done: frees the SSL of a TLS 1.3 connection whose
+// records this class can carry on with (see tls_transport.h).
+void TlsTransport::handOver() {
+  const OpenSsl& api = shared_.ssl_;
+  std::unique_ptr<HandshakeKeys> keys = std::move(keys_);
+  if (!keys || keys->unusable || !keys->readCounting || !keys->writeCounting || api.SSL_version(ssl_) != TLS1_3_VERSION ||
+      keys->clientLength == 0 || keys->clientLength != keys->serverLength) {
+    if (keys) api.OPENSSL_cleanse(keys.get(), sizeof *keys);
+    return;  // stays with OpenSSL for good
+  }
+  const SSL_CIPHER* cipher = api.SSL_get_current_cipher(ssl_);
+  auto suite = static_cast<uint16_t>(cipher ? api.SSL_CIPHER_get_id(cipher) & 0xffff : 0);
+  auto records = std::make_unique<Tls13Records>();
+  bool started = records->start(shared_.ciphers_, suite, keys->client, keys->server, keys->clientLength,
+                                keys->readSequence, keys->writeSequence);
+  api.OPENSSL_cleanse(keys.get(), sizeof *keys);
+  if (!started) return;
+  session_ = std::make_unique<TlsSessionInfo>(describeTlsSession(api, ssl_));
+  records_ = std::move(records);
+  api.SSL_free(ssl_);
+  ssl_ = nullptr;
+  ++shared_.handedOver;
+}
+
 IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
-  if (!ssl_) return {IoResult::Status::FAILED, 0};
   if (latched_ != IoResult::Status::WOULD_BLOCK) {
     bufferedInput_ = false;
     return {latched_, 0};
   }
+  if (records_) return readRecords(buffer, capacity);
+  if (!ssl_) return {IoResult::Status::FAILED, 0};
   const OpenSsl& api = shared_.ssl_;
   Operation operation(*this);
   bool handshaking = api.SSL_in_init(ssl_);
@@ -157,8 +266,15 @@ IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
     break;
   }
   if (!sendCiphertext()) end = IoResult::Status::FAILED;  // handshake replies, alerts, tickets
-  if (handshaking && !api.SSL_in_init(ssl_)) noteFreedMemory(HANDSHAKE_TRANSIENT_BYTES);
+  if (handshaking && !api.SSL_in_init(ssl_)) {
+    ++shared_.handshakes;
+    noteFreedMemory(HANDSHAKE_TRANSIENT_BYTES);
+  }
   bufferedInput_ = total == capacity && api.SSL_has_pending(ssl_) == 1;
+  if (keys_ && !api.SSL_in_init(ssl_) && !bufferedInput_ && end == IoResult::Status::WOULD_BLOCK &&
+      api.SSL_has_pending(ssl_) == 0) {
+    handOver();
+  }
   if (total == 0) return {end, 0};
   if (end != IoResult::Status::WOULD_BLOCK) {
     latched_ = end;  // reported by the next read, which the Server makes next turn
@@ -168,7 +284,7 @@ IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
 }
 
 IoResult TlsTransport::writev(const iovec* parts, int count) {
-  if (!ssl_ || socketFailed_) return {IoResult::Status::FAILED, 0};
+  if ((!ssl_ && !records_) || socketFailed_) return {IoResult::Status::FAILED, 0};
   if (!sendPending()) return {IoResult::Status::FAILED, 0};
   if (holdsOutput() || count == 0) return {holdsOutput() ? IoResult::Status::WOULD_BLOCK : IoResult::Status::OK, 0};
   Operation operation(*this);
@@ -217,6 +333,7 @@ IoResult TlsTransport::writev(const iovec* parts, int count) {
 }
 
 bool TlsTransport::encrypt(const uint8_t* data, size_t length) {
+  if (records_) return records_->seal(shared_.ciphers_, data, length, shared_.cipher_);
   size_t written = 0;
   if (shared_.ssl_.SSL_write_ex(ssl_, data, length, &written) == 1 && written == length) return true;
   shared_.ssl_.ERR_clear_error();
@@ -224,12 +341,16 @@ bool TlsTransport::encrypt(const uint8_t* data, size_t length) {
 }
 
 void TlsTransport::shutdownWrite() {
-  if (writeShut_ || !ssl_) return;
+  if (writeShut_ || (!ssl_ && !records_)) return;
   writeShut_ = true;
   {
     Operation operation(*this);
     // close_notify, unless the handshake never finished (nothing to close politely then).
-    if (!shared_.ssl_.SSL_in_init(ssl_)) shared_.ssl_.SSL_shutdown(ssl_);
+    if (records_) {
+      records_->sealCloseNotify(shared_.ciphers_, shared_.cipher_);
+    } else if (!shared_.ssl_.SSL_in_init(ssl_)) {
+      shared_.ssl_.SSL_shutdown(ssl_);
+    }
     shared_.ssl_.ERR_clear_error();
     if (!sendCiphertext()) return;
   }

@@ -14,8 +14,15 @@
 //   ciphertext buffer, then send()s it. Only what the kernel does not take is copied into this
 //   socket's own buffer (holdsOutput()); nothing more is encrypted until that is out, so a socket
 //   under backpressure holds at most one step of ciphertext (ENCRYPT_STEP and its records).
-// - Idle: the SSL runs with SSL_MODE_RELEASE_BUFFERS, the BIO is the reactor's (TlsSharedIo), and
-//   the pending-ciphertext buffer is freed once sent, so an idle TLS socket costs its SSL only.
+// - After a TLS 1.3 handshake (the common case) the SSL is freed: OpenSSL 3.0 keeps about 16 KB
+//   per SSL, where the record layer needs two traffic secrets and two sequence numbers
+//   (tls13_records.h). The secrets come from OpenSSL's keylog callback and the sequence numbers
+//   from its message callback (records counted since each side's Finished), both while the
+//   handshake runs; the hand-over happens once OpenSSL holds no unread input. Records are then
+//   opened in the reactor's record buffer and sealed into its ciphertext buffer. TLS 1.2, and a
+//   TLS 1.3 connection whose keys changed during the handshake, stay with OpenSSL (with
+//   SSL_MODE_RELEASE_BUFFERS). Either way the BIO is the reactor's (TlsSharedIo) and the
+//   pending-ciphertext buffer is freed once sent.
 //
 // Handshake, alerts, session tickets and close_notify are written by OpenSSL during read() and
 // shutdownWrite(): they are sent at once, with the same rule for what the kernel refuses.
@@ -24,8 +31,12 @@
 #include <cstdint>
 #include <string>
 
+#include <memory>
+
 #include "byte_buffer.h"
 #include "openssl_api.h"
+#include "tls13_records.h"
+#include "tls_session_info.h"
 #include "transport.h"
 #include "unique_fd.h"
 
@@ -55,6 +66,12 @@ class TlsSharedIo {
   TlsTransport* current_ = nullptr;  // the socket OpenSSL is working on now
   ByteBuffer cipher_;                // ciphertext the current operation produced
   ByteBuffer plain_;                 // small frames gathered for one SSL_write
+  ByteBuffer records_;               // ciphertext being opened (handed-over connections)
+  Tls13Ciphers ciphers_;
+
+ public:
+  uint64_t handshakes = 0;  // TLS handshakes completed on this reactor
+  uint64_t handedOver = 0;  // ... of which the SSL was freed (TLS 1.3, see TlsTransport)
 };
 
 class TlsTransport final : public Transport {
@@ -67,7 +84,7 @@ class TlsTransport final : public Transport {
 
   // Takes `fd` and `ssl` (made by TlsContextSet::newSsl, in accept state).
   TlsTransport(int fd, SSL* ssl, TlsSharedIo& shared);
-  ~TlsTransport() override { close(); }
+  ~TlsTransport() override;
 
   IoResult read(uint8_t* buffer, size_t capacity) override;
   IoResult writev(const iovec* parts, int count) override;
@@ -81,11 +98,33 @@ class TlsTransport final : public Transport {
 
   // The TLS handshake is not finished (the Server budgets these per turn).
   bool handshaking() const { return ssl_ && shared_.ssl_.SSL_in_init(ssl_); }
-  const SSL* ssl() const { return ssl_; }
+  // The session as node:tls describes it, once the handshake is done (false before). After the
+  // hand-over it was captured then, and is given out once (the upgrade request takes it).
+  bool takeSessionInfo(TlsSessionInfo& out);
+  // Installs the callbacks the hand-over needs on a context every TLS socket may use.
+  static void prepareContext(const OpenSsl& api, SSL_CTX* ctx);
+  bool handedOver() const { return records_ != nullptr; }
 
  private:
   friend class TlsSharedIo;
-  class Operation;
+  // One OpenSSL call (or a few) on behalf of this socket: points the shared BIO at it, and
+  // starts with an empty ciphertext buffer.
+  class Operation {
+   public:
+    explicit Operation(TlsTransport& transport);
+    ~Operation();
+    Operation(const Operation&) = delete;
+    Operation& operator=(const Operation&) = delete;
+
+   private:
+    TlsSharedIo& io_;
+    TlsSharedIo* previous_;
+  };
+  struct HandshakeKeys;
+  static void onKeylog(const SSL* ssl, const char* line);
+  static void onMessage(int writing, int version, int contentType, const void* data, size_t length, SSL* ssl, void* arg);
+  IoResult readRecords(uint8_t* buffer, size_t capacity);
+  void handOver();
   bool encrypt(const uint8_t* data, size_t length);
   // Sends the pending ciphertext, then the operation's (the rest of which becomes pending).
   // False: the socket failed.
@@ -94,7 +133,13 @@ class TlsTransport final : public Transport {
   size_t sendSome(const uint8_t* data, size_t length);
 
   TlsSharedIo& shared_;
-  SSL* ssl_;
+  SSL* ssl_;                                  // until the hand-over
+  std::unique_ptr<HandshakeKeys> keys_;       // while the handshake runs
+  std::unique_ptr<Tls13Records> records_;     // after the hand-over
+  std::unique_ptr<TlsSessionInfo> session_;   // captured at the hand-over, until taken
+  ByteBuffer partial_;   // after the hand-over: ciphertext of a record not complete yet
+  ByteBuffer leftover_;  // after the hand-over: plaintext the reader had no room for
+  size_t leftoverBegin_ = 0;
   ByteBuffer pending_;  // ciphertext the kernel has not taken yet
   size_t pendingBegin_ = 0;
   UniqueFd fd_;
