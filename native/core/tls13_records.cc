@@ -144,7 +144,6 @@ bool Tls13Records::sealRecord(const Tls13Ciphers& ciphers, uint8_t type, const u
 }
 
 bool Tls13Records::seal(const Tls13Ciphers& ciphers, const uint8_t* data, size_t length, ByteBuffer& out) {
-  out.reserve(out.size() + length + (length / MAX_PLAINTEXT + 1) * (HEADER + 1 + TAG));
   do {
     size_t piece = length < MAX_PLAINTEXT ? length : MAX_PLAINTEXT;
     if (!sealRecord(ciphers, CONTENT_APPLICATION_DATA, data, piece, out)) return false;

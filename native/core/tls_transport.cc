@@ -188,11 +188,7 @@ void TlsTransport::close() {
   keys_.reset();
   records_.reset();
   session_.reset();
-  partial_.release();
-  leftover_.release();
-  leftoverBegin_ = 0;
-  pending_.release();
-  pendingBegin_ = 0;
+  buffers_.reset();
   bufferedInput_ = false;
 }
 
@@ -368,11 +364,12 @@ bool TlsTransport::sendCiphertext() {
   if (!holdsOutput()) sent = sendSome(cipher.data(), cipher.size());
   if (socketFailed_) return false;
   if (sent < cipher.size()) {
-    if (pendingBegin_ == pending_.size()) {
-      pending_.clear();
-      pendingBegin_ = 0;
+    Buffers& held = buffers();
+    if (held.pendingBegin == held.pending.size()) {
+      held.pending.clear();
+      held.pendingBegin = 0;
     }
-    pending_.append(cipher.data() + sent, cipher.size() - sent);
+    held.pending.append(cipher.data() + sent, cipher.size() - sent);
   }
   cipher.clear();
   return true;
@@ -380,11 +377,13 @@ bool TlsTransport::sendCiphertext() {
 
 bool TlsTransport::sendPending() {
   if (!holdsOutput()) return !socketFailed_;
-  pendingBegin_ += sendSome(pending_.data() + pendingBegin_, pending_.size() - pendingBegin_);
+  Buffers& held = *buffers_;
+  held.pendingBegin += sendSome(held.pending.data() + held.pendingBegin, held.pending.size() - held.pendingBegin);
   if (socketFailed_) return false;
   if (!holdsOutput()) {
-    pending_.release();  // an idle socket owns no ciphertext buffer
-    pendingBegin_ = 0;
+    held.pending.release();  // an idle socket owns no ciphertext buffer
+    held.pendingBegin = 0;
+    releaseBuffersIfEmpty();
     if (shutdownPending_) {
       shutdownPending_ = false;
       ::shutdown(fd_.get(), SHUT_WR);

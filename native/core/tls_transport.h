@@ -92,7 +92,7 @@ class TlsTransport final : public Transport {
   void close() override;
   PeerAddress peerAddress() const override { return peerAddressOf(fd_.get()); }
   int pollFd() const override { return fd_.get(); }
-  bool holdsOutput() const override { return pendingBegin_ < pending_.size(); }
+  bool holdsOutput() const override { return buffers_ && buffers_->pendingBegin < buffers_->pending.size(); }
   bool hasBufferedInput() const override { return bufferedInput_; }
   TlsTransport* asTls() override { return this; }
 
@@ -137,11 +137,23 @@ class TlsTransport final : public Transport {
   std::unique_ptr<HandshakeKeys> keys_;       // while the handshake runs
   std::unique_ptr<Tls13Records> records_;     // after the hand-over
   std::unique_ptr<TlsSessionInfo> session_;   // captured at the hand-over, until taken
-  ByteBuffer partial_;   // after the hand-over: ciphertext of a record not complete yet
-  ByteBuffer leftover_;  // after the hand-over: plaintext the reader had no room for
-  size_t leftoverBegin_ = 0;
-  ByteBuffer pending_;  // ciphertext the kernel has not taken yet
-  size_t pendingBegin_ = 0;
+  // What a socket holds only now and then, allocated while it does (an idle socket has none).
+  struct Buffers {
+    ByteBuffer pending;   // ciphertext the kernel has not taken yet
+    size_t pendingBegin = 0;
+    ByteBuffer partial;   // after the hand-over: ciphertext of a record not complete yet
+    ByteBuffer leftover;  // after the hand-over: plaintext the reader had no room for
+    size_t leftoverBegin = 0;
+    bool empty() const { return pendingBegin == pending.size() && partial.empty() && leftoverBegin == leftover.size(); }
+  };
+  Buffers& buffers() {
+    if (!buffers_) buffers_ = std::make_unique<Buffers>();
+    return *buffers_;
+  }
+  void releaseBuffersIfEmpty() {
+    if (buffers_ && buffers_->empty()) buffers_.reset();
+  }
+  std::unique_ptr<Buffers> buffers_;
   UniqueFd fd_;
   IoResult::Status latched_ = IoResult::Status::WOULD_BLOCK;  // an end met after data was returned
   bool bufferedInput_ = false;  // OpenSSL holds input epoll does not know of (or latched_ is set)

@@ -1,8 +1,8 @@
 // TlsTransport's read path after the hand-over (tls_transport.h): ciphertext is read into the
 // reactor's record buffer, each complete record opened there in place and its plaintext copied
-// into the connection's buffer. An incomplete record waits in the socket's `partial_` (the only
-// ciphertext a connection keeps between reads), plaintext the reader had no room for in
-// `leftover_` (hasBufferedInput() then asks for the next turn's read).
+// into the connection's buffer. An incomplete record waits in the socket's `partial` buffer (the
+// only ciphertext a connection keeps between reads), plaintext the reader had no room for in
+// `leftover` (hasBufferedInput() then asks for the next turn's read); both only while needed.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -22,20 +22,23 @@ constexpr size_t RECORD_READ = 64 * 1024;
 IoResult TlsTransport::readRecords(uint8_t* buffer, size_t capacity) {
   const Tls13Ciphers& ciphers = shared_.ciphers_;
   size_t total = 0;
-  if (leftoverBegin_ < leftover_.size()) {
-    total = std::min(capacity, leftover_.size() - leftoverBegin_);
-    std::memcpy(buffer, leftover_.data() + leftoverBegin_, total);
-    leftoverBegin_ += total;
-    if (leftoverBegin_ == leftover_.size()) {
-      leftover_.release();
-      leftoverBegin_ = 0;
-    }
-  }
   Operation operation(*this);  // the shared buffers (and a KeyUpdate's answer)
   ByteBuffer& in = shared_.records_;
   in.clear();
-  in.append(partial_.data(), partial_.size());
-  partial_.release();
+  if (buffers_) {  // (no allocation on the common path: an idle socket has none)
+    Buffers& held = *buffers_;
+    if (held.leftoverBegin < held.leftover.size()) {
+      total = std::min(capacity, held.leftover.size() - held.leftoverBegin);
+      std::memcpy(buffer, held.leftover.data() + held.leftoverBegin, total);
+      held.leftoverBegin += total;
+      if (held.leftoverBegin == held.leftover.size()) {
+        held.leftover.release();
+        held.leftoverBegin = 0;
+      }
+    }
+    in.append(held.partial.data(), held.partial.size());
+    held.partial.release();
+  }
   IoResult::Status end = IoResult::Status::WOULD_BLOCK;
   bool drained = false;
   while (end == IoResult::Status::WOULD_BLOCK && total < capacity) {
@@ -58,7 +61,7 @@ IoResult TlsTransport::readRecords(uint8_t* buffer, size_t capacity) {
       size_t fits = std::min(plaintext, capacity - total);
       std::memcpy(buffer + total, text, fits);
       total += fits;
-      if (fits < plaintext) leftover_.append(text + fits, plaintext - fits);
+      if (fits < plaintext) buffers().leftover.append(text + fits, plaintext - fits);
     }
     if (at) in.eraseFront(at);
     if (end != IoResult::Status::WOULD_BLOCK || total >= capacity || drained) break;
@@ -78,14 +81,16 @@ IoResult TlsTransport::readRecords(uint8_t* buffer, size_t capacity) {
       drained = true;  // the kernel had no more (epoll reports what comes next)
     }
   }
+  bool completeWaiting = false;
   if (end == IoResult::Status::WOULD_BLOCK && !in.empty()) {
     // What is left is an incomplete record, or complete ones the reader had no room for.
-    partial_.append(in.data(), in.size());
+    completeWaiting = Tls13Records::recordLength(in.data(), in.size()) != 0;
+    buffers().partial.append(in.data(), in.size());
   }
   in.clear();
+  bufferedInput_ = completeWaiting || (buffers_ && buffers_->leftoverBegin < buffers_->leftover.size());
+  releaseBuffersIfEmpty();
   if (!sendCiphertext()) end = IoResult::Status::FAILED;  // a KeyUpdate's answer
-  bool completeWaiting = !partial_.empty() && Tls13Records::recordLength(partial_.data(), partial_.size()) != 0;
-  bufferedInput_ = leftoverBegin_ < leftover_.size() || completeWaiting;
   if (total == 0) return {end, 0};
   if (end != IoResult::Status::WOULD_BLOCK) {
     latched_ = end;  // reported by the next read, which the Server makes next turn
