@@ -2,6 +2,7 @@
 # Runs the linux-arm64 prebuild under qemu user-mode emulation with Debian's arm64 Node 18 (unpacked
 # into a sysroot with its arm64 libraries, scripts/packaging/debian-node.sh): require() + echo with
 # the ws client and with the raw client (Sec-WebSocket-Accept checked, so SHA-1 runs on arm64),
+# each also over wss:// on the tls option (a TLS handshake and records on arm64),
 # then import + echo from ESM. Server and clients run inside the emulated node, on 127.0.0.1.
 #
 #   scripts/prebuildify-arm64.sh && scripts/check/arm64.sh

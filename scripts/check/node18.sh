@@ -3,7 +3,9 @@
 # bookworm, libnode108 linking the system libssl3) and under the system node: require() with the ws
 # client and with a raw client that checks Sec-WebSocket-Accept (so the addon's SHA1 and
 # EVP_EncodeBlock resolve and compute right: under Debian's node they bind to the system
-# libcrypto.so.3, under official builds to node's own OpenSSL), then import from ESM.
+# libcrypto.so.3, under official builds to node's own OpenSSL), each also over wss:// on the tls
+# option (the addon's TLS resolves the rest of OpenSSL from that same node at run time), then
+# import from ESM.
 #
 #   scripts/check/node18.sh                         (consumer laid out from dist/ + prebuilds/)
 #   EPOLLWS_CONSUMER=<dir> scripts/check/node18.sh  (e.g. the project `KEEP=1 scripts/check/pack.sh` kept)

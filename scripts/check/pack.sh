@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the npm package works from its prebuilds alone: packs the repo, installs the tarball into a
 # fresh project with every compiler and python hidden from PATH, then loads it from CommonJS and
-# from ESM, echoes messages with the ws client, and type-checks a consumer against the bundled
+# from ESM, echoes messages with the ws client (over ws:// and over wss:// on the tls option; openssl
+# stays on the PATH to make the certificate), and type-checks a consumer against the bundled
 # .d.ts files (tsc --strict, module node16, both .cts and .mts).
 #
 #   npm run prebuildify && scripts/check/pack.sh          (CI)
@@ -75,7 +76,7 @@ step "consumer install with compilers hidden"
 bin="$work/bin"
 mkdir -p "$bin"
 for tool in node npm npx sh bash env cat ls mkdir rm cp mv ln chmod dirname basename uname grep sed \
-            tar gzip readlink realpath mktemp sort head tail tr; do
+            tar gzip readlink realpath mktemp sort head tail tr openssl; do
   p=$(command -v "$tool" || true)
   [ -n "$p" ] && ln -s "$p" "$bin/$tool"
 done
