@@ -45,7 +45,7 @@ namespace epollws {
   X(OPENSSL_sk_num) X(OPENSSL_sk_value) X(OPENSSL_sk_pop_free) X(ERR_get_error)                   \
   X(ERR_error_string_n) X(ERR_clear_error) X(CRYPTO_free)                                     \
   X(EVP_CIPHER_fetch) X(EVP_CIPHER_free) X(EVP_CIPHER_CTX_new) X(EVP_CIPHER_CTX_free) X(EVP_CipherInit_ex2)        \
-  X(EVP_CipherUpdate) X(EVP_CipherFinal_ex) X(EVP_CIPHER_CTX_ctrl) X(HMAC) X(EVP_sha256) X(EVP_sha384)             \
+  X(EVP_CipherUpdate) X(EVP_CipherFinal_ex) X(EVP_CIPHER_CTX_ctrl) X(EVP_MD_fetch) X(EVP_MD_free) X(EVP_MD_CTX_new) X(EVP_MD_CTX_free) X(EVP_DigestInit_ex2) X(EVP_DigestUpdate) X(EVP_DigestFinal_ex)             \
   X(OPENSSL_cleanse) X(SSL_CIPHER_get_id) X(SSL_CTX_set_keylog_callback) X(SSL_CTX_set_msg_callback) X(SSL_version) X(RAND_bytes) X(SHA256) X(X509_verify_cert_error_string)
 
 struct OpenSsl {

@@ -13,9 +13,10 @@ constexpr uint8_t CONTENT_APPLICATION_DATA = 23;
 constexpr uint8_t HANDSHAKE_KEY_UPDATE = 24;
 
 // HKDF-Expand-Label(secret, label, "", length) for length <= the hash's size: one HMAC over
-// HkdfLabel || 0x01 (RFC 8446 §7.1, RFC 5869 §2.3 with N = 1).
-bool expandLabel(const OpenSsl& api, const EVP_MD* digest, const uint8_t* secret, size_t secretLength,
-                 const char* label, uint8_t* out, size_t length) {
+// HkdfLabel || 0x01 (RFC 8446 §7.1, RFC 5869 §2.3 with N = 1). The hash is SHA-384 for 48-byte
+// secrets (TLS_AES_256_GCM_SHA384), SHA-256 otherwise.
+bool expandLabel(const Tls13Ciphers& ciphers, const uint8_t* secret, size_t secretLength, const char* label,
+                 uint8_t* out, size_t length) {
   uint8_t info[2 + 1 + 6 + 16 + 1 + 1];
   size_t labelLength = std::strlen(label);
   size_t at = 0;
@@ -29,12 +30,9 @@ bool expandLabel(const OpenSsl& api, const EVP_MD* digest, const uint8_t* secret
   info[at++] = 0;  // no context
   info[at++] = 1;  // T(1)
   uint8_t block[EVP_MAX_MD_SIZE];
-  unsigned int blockLength = 0;
-  if (!api.HMAC(digest, secret, static_cast<int>(secretLength), info, at, block, &blockLength) || blockLength < length) {
-    return false;
-  }
+  if (!ciphers.hmac(secretLength == 48, secret, secretLength, info, at, block)) return false;
   std::memcpy(out, block, length);
-  api.OPENSSL_cleanse(block, sizeof block);
+  ciphers.api().OPENSSL_cleanse(block, sizeof block);
   return true;
 }
 
@@ -46,14 +44,44 @@ Tls13Ciphers::Tls13Ciphers(const OpenSsl& ssl) : ssl_(ssl) {
   aes128_ = ssl.EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
   aes256_ = ssl.EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
   chacha_ = ssl.EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
-  context_ = ssl.EVP_CIPHER_CTX_new();
+  sha256_ = ssl.EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  sha384_ = ssl.EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  digest_ = ssl.EVP_MD_CTX_new();
+  if (sha256_ && sha384_ && digest_) context_ = ssl.EVP_CIPHER_CTX_new();  // null: no hand-over
 }
 
 Tls13Ciphers::~Tls13Ciphers() {
   if (context_) ssl_.EVP_CIPHER_CTX_free(context_);
+  if (digest_) ssl_.EVP_MD_CTX_free(digest_);
+  for (EVP_MD* md : {sha256_, sha384_}) {
+    if (md) ssl_.EVP_MD_free(md);
+  }
   for (EVP_CIPHER* cipher : {aes128_, aes256_, chacha_}) {
     if (cipher) ssl_.EVP_CIPHER_free(cipher);
   }
+}
+
+// HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) (RFC 2104), K shorter than a block.
+bool Tls13Ciphers::hmac(bool sha384, const uint8_t* key, size_t keyLength, const uint8_t* data, size_t length,
+                        uint8_t* out) const {
+  const EVP_MD* md = sha384 ? sha384_ : sha256_;
+  size_t block = sha384 ? 128 : 64;
+  size_t hashLength = sha384 ? 48 : 32;
+  if (keyLength > block) return false;
+  uint8_t pad[128];
+  uint8_t inner[48];
+  unsigned int produced = 0;
+  auto keyed = [&](uint8_t with) {
+    std::memset(pad, with, block);
+    for (size_t i = 0; i < keyLength; ++i) pad[i] ^= key[i];
+    return ssl_.EVP_DigestInit_ex2(digest_, md, nullptr) == 1 && ssl_.EVP_DigestUpdate(digest_, pad, block) == 1;
+  };
+  bool ok = keyed(0x36) && ssl_.EVP_DigestUpdate(digest_, data, length) == 1 &&
+            ssl_.EVP_DigestFinal_ex(digest_, inner, &produced) == 1 && keyed(0x5c) &&
+            ssl_.EVP_DigestUpdate(digest_, inner, hashLength) == 1 && ssl_.EVP_DigestFinal_ex(digest_, out, &produced) == 1;
+  ssl_.OPENSSL_cleanse(pad, sizeof pad);
+  ssl_.OPENSSL_cleanse(inner, sizeof inner);
+  return ok;
 }
 
 EVP_CIPHER* Tls13Ciphers::cipherFor(uint16_t suite) const {
@@ -68,20 +96,15 @@ EVP_CIPHER* Tls13Ciphers::cipherFor(uint16_t suite) const {
 
 // --- One connection's records ---
 
-bool Tls13Records::Direction::derive(const OpenSsl& api, const EVP_MD* digest, size_t secretLength,
-                                     size_t keyLength) {
-  return expandLabel(api, digest, secret, secretLength, "key", key, keyLength) &&
-         expandLabel(api, digest, secret, secretLength, "iv", iv, sizeof iv);
+bool Tls13Records::Direction::derive(const Tls13Ciphers& ciphers, size_t secretLength, size_t keyLength) {
+  return expandLabel(ciphers, secret, secretLength, "key", key, keyLength) &&
+         expandLabel(ciphers, secret, secretLength, "iv", iv, sizeof iv);
 }
 
 // The per-record nonce: the IV xor the 64-bit sequence number, right-aligned (RFC 8446 §5.3).
 void Tls13Records::Direction::nonce(uint8_t out[12]) const {
   std::memcpy(out, iv, 12);
   for (int i = 0; i < 8; ++i) out[11 - i] ^= static_cast<uint8_t>(sequence >> (8 * i));
-}
-
-const EVP_MD* Tls13Records::digest(const OpenSsl& api) const {
-  return secretLength_ == 48 ? api.EVP_sha384() : api.EVP_sha256();
 }
 
 bool Tls13Records::start(const Tls13Ciphers& ciphers, uint16_t suite, const uint8_t* clientSecret,
@@ -98,7 +121,7 @@ bool Tls13Records::start(const Tls13Ciphers& ciphers, uint16_t suite, const uint
   std::memcpy(write_.secret, serverSecret, secretLength);
   read_.sequence = readSequence;
   write_.sequence = writeSequence;
-  return read_.derive(api, digest(api), secretLength_, keyLength_) && write_.derive(api, digest(api), secretLength_, keyLength_);
+  return read_.derive(ciphers, secretLength_, keyLength_) && write_.derive(ciphers, secretLength_, keyLength_);
 }
 
 Tls13Records::~Tls13Records() {
@@ -109,13 +132,12 @@ Tls13Records::~Tls13Records() {
 }
 
 bool Tls13Records::update(const Tls13Ciphers& ciphers, Direction& direction) {
-  const OpenSsl& api = ciphers.api();
   uint8_t next[48];
-  if (!expandLabel(api, digest(api), direction.secret, secretLength_, "traffic upd", next, secretLength_)) return false;
+  if (!expandLabel(ciphers, direction.secret, secretLength_, "traffic upd", next, secretLength_)) return false;
   std::memcpy(direction.secret, next, secretLength_);
-  api.OPENSSL_cleanse(next, sizeof next);
+  ciphers.api().OPENSSL_cleanse(next, sizeof next);
   direction.sequence = 0;
-  return direction.derive(api, digest(api), secretLength_, keyLength_);
+  return direction.derive(ciphers, secretLength_, keyLength_);
 }
 
 bool Tls13Records::sealRecord(const Tls13Ciphers& ciphers, uint8_t type, const uint8_t* data, size_t length,

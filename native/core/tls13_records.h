@@ -28,6 +28,10 @@ class Tls13Ciphers {
   EVP_CIPHER* cipherFor(uint16_t suite) const;
   EVP_CIPHER_CTX* context() const { return context_; }
   const OpenSsl& api() const { return ssl_; }
+  // HMAC-SHA-256 (or -384) of `data` under `key` (at most one block), into `out` (the hash's
+  // size). Spelled out over the fetched digests: OpenSSL 3.0's one-shot HMAC() fetches its
+  // algorithms on every call, which would cost each hand-over and KeyUpdate tens of microseconds.
+  bool hmac(bool sha384, const uint8_t* key, size_t keyLength, const uint8_t* data, size_t length, uint8_t* out) const;
 
  private:
   const OpenSsl& ssl_;
@@ -35,6 +39,9 @@ class Tls13Ciphers {
   EVP_CIPHER* aes256_ = nullptr;
   EVP_CIPHER* chacha_ = nullptr;
   EVP_CIPHER_CTX* context_ = nullptr;
+  EVP_MD* sha256_ = nullptr;
+  EVP_MD* sha384_ = nullptr;
+  EVP_MD_CTX* digest_ = nullptr;
 };
 
 class Tls13Records {
@@ -73,13 +80,12 @@ class Tls13Records {
     uint8_t key[32];
     uint8_t iv[12];
     uint64_t sequence;
-    bool derive(const OpenSsl& api, const EVP_MD* digest, size_t secretLength, size_t keyLength);
+    bool derive(const Tls13Ciphers& ciphers, size_t secretLength, size_t keyLength);
     void nonce(uint8_t out[12]) const;
   };
   bool sealRecord(const Tls13Ciphers& ciphers, uint8_t type, const uint8_t* data, size_t length, ByteBuffer& out);
   bool handshakeMessages(const Tls13Ciphers& ciphers, const uint8_t* data, size_t length, ByteBuffer& reply);
   bool update(const Tls13Ciphers& ciphers, Direction& direction);
-  const EVP_MD* digest(const OpenSsl& api) const;
 
   Direction read_{};
   Direction write_{};

@@ -13,3 +13,11 @@ export function withTimeout(promise, ms, what) {
     }),
   ]).finally(() => clearTimeout(timer));
 }
+
+/** Polls `predicate` every 10 ms until it holds; fails after `ms` naming `what`. */
+export async function until(predicate, what, ms = 5000) {
+  for (let waited = 0; !predicate(); waited += 10) {
+    if (waited >= ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

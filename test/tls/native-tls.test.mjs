@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { WebSocketServer } from '../../dist/index.mjs';
 import { caCert, certFor, pfxOf, protectedKey } from '../helpers/tls-certs.mjs';
 import { buildRequest } from '../helpers/raw-ws.mjs';
-import { sleep, withTimeout } from '../helpers/timeout.mjs';
+import { sleep, until, withTimeout } from '../helpers/timeout.mjs';
 
 const localhost = certFor('localhost');
 const servers = new Set();
@@ -33,14 +33,6 @@ async function listening(tlsOptions, extra = {}) {
   });
   await withTimeout(once(wss, 'listening'), 5000, 'listening');
   return { wss, port: wss.address().port, requests };
-}
-
-/** Polls `predicate` every 10 ms, for at most 5 s. */
-async function until(predicate, what) {
-  for (let i = 0; !predicate(); i++) {
-    if (i === 500) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 async function stop(wss) {

@@ -20,7 +20,7 @@ import WebSocket from 'ws';
 import { WebSocketServer } from '../../dist/index.mjs';
 import { caCert, certFor } from '../helpers/tls-certs.mjs';
 import { buildRequest, encodeFrame } from '../helpers/raw-ws.mjs';
-import { sleep, withTimeout } from '../helpers/timeout.mjs';
+import { sleep, until, withTimeout } from '../helpers/timeout.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const localhost = certFor('localhost');
@@ -44,14 +44,6 @@ async function listening(extra = {}) {
   });
   await withTimeout(once(wss, 'listening'), 5000, 'listening');
   return { wss, port: wss.address().port, sockets };
-}
-
-/** Polls `predicate` every 10 ms, for at most 5 s. */
-async function until(predicate, what) {
-  for (let i = 0; !predicate(); i++) {
-    if (i === 500) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /** No client left, then a normal wss client still echoes; the server is closed afterwards. */

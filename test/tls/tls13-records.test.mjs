@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { WebSocketServer } from '../../dist/index.mjs';
 import { caCert, certFor } from '../helpers/tls-certs.mjs';
 import { buildRequest, encodeFrame, OP, patternBytes } from '../helpers/raw-ws.mjs';
-import { withTimeout } from '../helpers/timeout.mjs';
+import { until as waitUntil, withTimeout } from '../helpers/timeout.mjs';
 
 const localhost = certFor('localhost');
 const children = new Set();
@@ -86,10 +86,7 @@ describe('TLS 1.3 records after the hand-over', { timeout: 120_000 }, () => {
       child.stdout.on('data', (d) => { output = Buffer.concat([output, d]); });
       let errors = '';
       child.stderr.on('data', (d) => { errors += d; });
-      const until = async (predicate, what) => {
-        for (let i = 0; i < 200 && !predicate(); i++) await new Promise((r) => setTimeout(r, 25));
-        assert.ok(predicate(), `${what}; s_client said: ${errors.slice(-400)}`);
-      };
+      const until = (predicate, what) => waitUntil(predicate, `${what}; s_client said: ${errors.slice(-400)}`);
       child.stdin.write(buildRequest({ port }).text);
       await until(() => output.includes('\r\n\r\n'), 'the 101');
       const sent = [];
