@@ -84,6 +84,16 @@ bool Tls13Ciphers::hmac(bool sha384, const uint8_t* key, size_t keyLength, const
   return ok;
 }
 
+bool Tls13Ciphers::begin(EVP_CIPHER* cipher, const uint8_t* key, const uint8_t* nonce, bool encrypt) const {
+  EVP_CIPHER* named = cipher == keyedWith_ ? nullptr : cipher;
+  if (ssl_.EVP_CipherInit_ex2(context_, named, key, nonce, encrypt ? 1 : 0, nullptr) != 1) {
+    keyedWith_ = nullptr;
+    return false;
+  }
+  keyedWith_ = cipher;
+  return true;
+}
+
 EVP_CIPHER* Tls13Ciphers::cipherFor(uint16_t suite) const {
   if (!context_) return nullptr;
   switch (suite) {
@@ -155,7 +165,7 @@ bool Tls13Records::sealRecord(const Tls13Ciphers& ciphers, uint8_t type, const u
   write_.nonce(nonce);
   int written = 0;
   int finished = 0;
-  bool ok = api.EVP_CipherInit_ex2(ctx, cipher_, write_.key, nonce, 1, nullptr) == 1 &&
+  bool ok = ciphers.begin(cipher_, write_.key, nonce, true) &&
             api.EVP_CipherUpdate(ctx, nullptr, &written, record, static_cast<int>(HEADER)) == 1 &&
             (length == 0 || api.EVP_CipherUpdate(ctx, record + HEADER, &written, data, static_cast<int>(length)) == 1) &&
             api.EVP_CipherUpdate(ctx, record + HEADER + length, &written, &type, 1) == 1 &&
@@ -200,7 +210,7 @@ Tls13Records::Status Tls13Records::open(const Tls13Ciphers& ciphers, uint8_t* re
   read_.nonce(nonce);
   int produced = 0;
   int finished = 0;
-  bool ok = api.EVP_CipherInit_ex2(ctx, cipher_, read_.key, nonce, 0, nullptr) == 1 &&
+  bool ok = ciphers.begin(cipher_, read_.key, nonce, false) &&
             api.EVP_CipherUpdate(ctx, nullptr, &produced, record, static_cast<int>(HEADER)) == 1 &&
             api.EVP_CipherUpdate(ctx, body, &produced, body, static_cast<int>(sealed)) == 1 &&
             api.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(TAG), body + sealed) == 1 &&

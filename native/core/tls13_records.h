@@ -32,6 +32,9 @@ class Tls13Ciphers {
   // size). Spelled out over the fetched digests: OpenSSL 3.0's one-shot HMAC() fetches its
   // algorithms on every call, which would cost each hand-over and KeyUpdate tens of microseconds.
   bool hmac(bool sha384, const uint8_t* key, size_t keyLength, const uint8_t* data, size_t length, uint8_t* out) const;
+  // Keys the shared AEAD context for one record. Naming the cipher only when it changes spares
+  // OpenSSL a reset of the whole context per record.
+  bool begin(EVP_CIPHER* cipher, const uint8_t* key, const uint8_t* nonce, bool encrypt) const;
 
  private:
   const OpenSsl& ssl_;
@@ -42,6 +45,7 @@ class Tls13Ciphers {
   EVP_MD* sha256_ = nullptr;
   EVP_MD* sha384_ = nullptr;
   EVP_MD_CTX* digest_ = nullptr;
+  mutable EVP_CIPHER* keyedWith_ = nullptr;  // the cipher context_ was last initialised with
 };
 
 class Tls13Records {
