@@ -37,7 +37,7 @@ namespace epollws {
   X(SSL_get_error) X(SSL_shutdown) X(SSL_set_SSL_CTX) X(SSL_get_servername) X(SSL_in_init)         \
   X(SSL_get_version) X(SSL_get_current_cipher) X(SSL_CIPHER_get_name) X(SSL_CIPHER_standard_name)  \
   X(SSL_get0_alpn_selected) X(SSL_get1_peer_certificate) X(SSL_get_verify_result)                  \
-  X(SSL_get_verify_mode) X(SSL_has_pending) X(SSL_session_reused) X(BIO_meth_new)                  \
+  X(SSL_get_verify_mode) X(SSL_set_verify) X(SSL_CTX_get_verify_mode) X(SSL_CTX_get_verify_callback) X(SSL_has_pending) X(SSL_session_reused) X(BIO_meth_new)                  \
   X(BIO_meth_set_write) X(BIO_meth_set_read) X(BIO_meth_set_ctrl) X(BIO_new) X(BIO_free)           \
   X(BIO_up_ref) X(BIO_set_flags) X(BIO_clear_flags) X(BIO_set_init) X(BIO_new_mem_buf)             \
   X(PEM_read_bio_X509) X(PEM_read_bio_PrivateKey) X(X509_free) X(EVP_PKEY_free)                    \

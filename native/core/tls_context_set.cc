@@ -89,7 +89,13 @@ int TlsContextSet::onServerName(SSL* ssl, int*, void* arg) {
   const TlsContextSet* self = static_cast<const TlsContextSet*>(arg);
   const char* name = self->ssl_.SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr) return SSL_TLSEXT_ERR_OK;
-  if (const TlsContext* named = self->lookup(name)) self->ssl_.SSL_set_SSL_CTX(ssl, named->get());
+  if (const TlsContext* named = self->lookup(name)) {
+    const OpenSsl& api = self->ssl_;
+    api.SSL_set_SSL_CTX(ssl, named->get());
+    // SSL_set_SSL_CTX takes the certificate, not the verification settings: the named entry's
+    // requestCert / rejectUnauthorized apply to the handshakes it serves.
+    api.SSL_set_verify(ssl, api.SSL_CTX_get_verify_mode(named->get()), api.SSL_CTX_get_verify_callback(named->get()));
+  }
   return SSL_TLSEXT_ERR_OK;
 }
 

@@ -317,6 +317,25 @@ describe('native TLS: client certificates', { timeout: 60_000 }, () => {
     await stop(strict.wss);
     await stop(lax.wss);
   });
+  it('an SNI entry\'s own requestCert applies to the handshakes it serves, the default\'s to the rest', async () => {
+    const secure = certFor('secure.test');
+    const server = await listening([
+      { key: localhost.key, cert: localhost.cert },
+      { serverName: 'secure.test', key: secure.key, cert: secure.cert, ca: caCert(), requestCert: true },
+    ]);
+    const sni = { servername: 'secure.test', headers: { host: 'secure.test' } };
+    await refused(server, sni); // no client certificate for the name that asks for one
+    const { ws, request } = await opened(server, { ...sni, key: member.key, cert: member.cert });
+    assert.equal(request.socket.servername, 'secure.test');
+    assert.equal(request.socket.authorized, true);
+    assert.equal(request.socket.getPeerCertificate().subject.CN, 'member');
+    const plain = await opened(server); // the default asks for none
+    assert.deepEqual(plain.request.socket.getPeerCertificate(), {});
+    await closeClient(ws);
+    await closeClient(plain.ws);
+    await stop(server.wss);
+  });
+
   it('a resumed session keeps the client certificate: authorized, the same peer (TLS 1.3 and 1.2)', async () => {
     const server = await listening({ key: localhost.key, cert: localhost.cert, ca: caCert(), requestCert: true });
     for (const version of ['TLSv1.3', 'TLSv1.2']) {
