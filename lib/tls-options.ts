@@ -67,6 +67,11 @@ export function nativeTlsConfig(options: tls.SecureContextOptions & tls.TlsOptio
       throw new TlsError(`tls: the "${name}" option is not supported by epollws's native TLS`);
     }
   }
+  // A WebSocket handshake is HTTP/1.1: ALPN agrees on 'http/1.1' when the client offers it.
+  const alpn = (options as tls.TlsOptions).ALPNProtocols;
+  if (alpn !== undefined && !(Array.isArray(alpn) && alpn.some((p) => String(p) === 'http/1.1'))) {
+    throw new TlsError('tls: ALPNProtocols must include "http/1.1" (the only protocol a WebSocket server speaks)');
+  }
   const minVersion = version('minVersion', options.minVersion ?? tls.DEFAULT_MIN_VERSION);
   const maxVersion = options.maxVersion === undefined ? 0 : version('maxVersion', options.maxVersion);
   const key = pemOf('key', options.key);

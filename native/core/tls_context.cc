@@ -159,8 +159,9 @@ bool TlsContext::useKeyAndCertificate(const TlsConfig& config, std::string& erro
   PemBio pem(ssl_, config.key);
   EVP_PKEY* key = ssl_.PEM_read_bio_PrivateKey(pem.bio, nullptr, nullptr, passphraseOf(config));
   if (!key) {
+    bool encrypted = config.key.find("ENCRYPTED") != std::string::npos;
     error = "key: " + takeOpenSslErrors(ssl_, "no private key in PEM") +
-            (config.passphrase.empty() ? "" : " (wrong passphrase?)");
+            (!config.passphrase.empty() ? " (wrong passphrase?)" : encrypted ? " (the key is encrypted: give its passphrase)" : "");
     return false;
   }
   bool used = ssl_.SSL_CTX_use_PrivateKey(ctx_, key) == 1;
