@@ -14,8 +14,28 @@ namespace {
 
 // Once frees have stopped (a burst ended, or the GC released dead message Buffers), trims
 // what malloc kept: one unreferenced one-shot timer per process at a time, so an idle server
-// ends up with its memory back without keeping the loop alive.
+// ends up with its memory back without keeping the loop alive. The timer is a handle on the
+// loop of the environment that scheduled it: an async cleanup hook closes it when that
+// environment goes first (a worker exiting), since Node refuses to close a loop with open handles.
 std::atomic<bool> trailingTrimScheduled{false};
+
+struct TrailingTrim {
+  uv_timer_t timer;
+  napi_async_cleanup_hook_handle hook = nullptr;
+  bool closing = false;
+};
+
+void closeTrailingTrim(TrailingTrim* trim) {
+  if (trim->closing) return;
+  trim->closing = true;
+  uv_timer_stop(&trim->timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(&trim->timer), [](uv_handle_t* closed) {
+    auto* done = static_cast<TrailingTrim*>(closed->data);
+    if (done->hook) napi_remove_async_cleanup_hook(done->hook);
+    delete done;
+    trailingTrimScheduled = false;
+  });
+}
 
 void scheduleTrailingTrim(napi_env env) {
   if (trailingTrimScheduled.exchange(true)) return;
@@ -24,16 +44,16 @@ void scheduleTrailingTrim(napi_env env) {
     trailingTrimScheduled = false;
     return;
   }
-  auto* timer = new uv_timer_t;
-  uv_timer_init(loop, timer);
-  uv_unref(reinterpret_cast<uv_handle_t*>(timer));
-  uv_timer_start(timer, [](uv_timer_t* fired) {
+  auto* trim = new TrailingTrim;
+  uv_timer_init(loop, &trim->timer);
+  trim->timer.data = trim;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&trim->timer));
+  napi_add_async_cleanup_hook(
+      env, [](napi_async_cleanup_hook_handle, void* arg) { closeTrailingTrim(static_cast<TrailingTrim*>(arg)); }, trim,
+      &trim->hook);
+  uv_timer_start(&trim->timer, [](uv_timer_t* fired) {
     trimFreedMemory();
-    // Also reached when the loop closes the handle at teardown (a worker exiting).
-    uv_close(reinterpret_cast<uv_handle_t*>(fired), [](uv_handle_t* closed) {
-      delete reinterpret_cast<uv_timer_t*>(closed);
-      trailingTrimScheduled = false;
-    });
+    closeTrailingTrim(static_cast<TrailingTrim*>(fired->data));
   }, 1500, 0);
 }
 
