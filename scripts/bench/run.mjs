@@ -23,13 +23,13 @@
 // socketio), writing docs/bench/SOCKETIO.md.
 //
 // Writes bench/results.json (every run, medians, machine info) and BENCHMARKS.md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  HOST, LOADGEN, ROOT, buildLoadgen, freePort, readRssKb, runLoadgen, sleep, startServer, stopServer,
+  HOST, LOADGEN, ROOT, buildLoadgen, freePort, readRssKb, runJsonProcess, runLoadgen, sleep, startServer, stopServer,
 } from '../../test/helpers/loadgen.mjs';
 import { median, ratio } from './common.mjs';
 
@@ -366,28 +366,11 @@ async function connectRun(server, n, rep) {
 }
 
 // Runs native/bench/fanout with --json. Resolves { ok, result, error, stderr }.
-function runFanout(args, { cpu = null, timeoutMs = 120000 } = {}) {
-  return new Promise((resolve) => {
-    const argv = [...args, '--json'];
-    const proc = cpu === null ? spawn(FANOUT, argv) : spawn('taskset', ['-c', String(cpu), FANOUT, ...argv]);
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.on('close', (code, signal) => {
-      clearTimeout(timer);
-      let result = null;
-      try {
-        result = JSON.parse(out.trim().split('\n').pop());
-      } catch {
-        // no JSON: reported below
-      }
-      if (code === 0 && result) return resolve({ ok: true, result, stderr: err });
-      const why = /loadgen: error: (.*)/.exec(err)?.[1] ?? (signal ? `fanout killed by ${signal} (timeout?)` : `fanout exited ${code}: ${err.trim().slice(-300)}`);
-      resolve({ ok: false, error: why, stderr: err });
-    });
-  });
+async function runFanout(args, { cpu = null, timeoutMs = 120000 } = {}) {
+  const { code, signal, stderr: err, result } = await runJsonProcess(FANOUT, [...args, '--json'], { cpu, timeoutMs });
+  if (code === 0 && result) return { ok: true, result, stderr: err };
+  const why = /loadgen: error: (.*)/.exec(err)?.[1] ?? (signal ? `fanout killed by ${signal} (timeout?)` : `fanout exited ${code}: ${err.trim().slice(-300)}`);
+  return { ok: false, error: why, stderr: err };
 }
 
 async function fanoutRun(server, sc, rep) {

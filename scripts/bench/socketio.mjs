@@ -9,12 +9,12 @@
 //   node scripts/bench/socketio.mjs [--quick] [--servers ws,eiows,epollws] [--reps N] [--no-pin]
 //
 // Writes docs/bench/socketio-results.json and docs/bench/SOCKETIO.md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { HOST, ROOT, startServer, stopServer } from '../../test/helpers/loadgen.mjs';
+import { HOST, ROOT, runJsonProcess, startServer, stopServer } from '../../test/helpers/loadgen.mjs';
 import { benchArgs, median, ratio } from './common.mjs';
 
 const argv = process.argv.slice(2);
@@ -63,28 +63,15 @@ const SERVERS = [
   },
 ].filter((s) => !ONLY || ONLY.includes(s.id));
 
-function runClients(port, pid, size) {
-  return new Promise((resolve) => {
-    const args = [path.join(ROOT, 'scripts/bench/socketio-clients.mjs'), '--host', HOST, '--port', String(port), '--server-pid', String(pid),
-      '--clients', String(CLIENTS), '--size', String(size), '--warmup', String(WARMUP), '--duration', String(DURATION)];
-    const cmd = PIN ? ['taskset', '-c', '1', process.execPath, ...args] : [process.execPath, ...args];
-    const proc = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...cmd], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.stderr.on('data', (d) => (err = (err + d).slice(-4096)));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), (WARMUP + DURATION + 150) * 1000);
-    proc.on('close', (code, signal) => {
-      clearTimeout(timer);
-      try {
-        if (code === 0) return resolve({ ok: true, result: JSON.parse(out.trim().split('\n').pop()) });
-      } catch {
-        // no JSON: reported below
-      }
-      const why = /socketio-clients: error: (.*)/.exec(err)?.[1] ?? (signal ? `load process killed by ${signal}` : `load process exited ${code}: ${err.trim().split('\n').pop()}`);
-      resolve({ ok: false, error: why });
-    });
-  });
+async function runClients(port, pid, size) {
+  const args = [path.join(ROOT, 'scripts/bench/socketio-clients.mjs'), '--host', HOST, '--port', String(port), '--server-pid', String(pid),
+    '--clients', String(CLIENTS), '--size', String(size), '--warmup', String(WARMUP), '--duration', String(DURATION)];
+  const cmd = PIN ? ['taskset', '-c', '1', process.execPath, ...args] : [process.execPath, ...args];
+  const { code, signal, stderr: err, result } = await runJsonProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...cmd],
+    { cwd: ROOT, timeoutMs: (WARMUP + DURATION + 150) * 1000, stderrLimit: 4096 });
+  if (code === 0 && result) return { ok: true, result };
+  const why = /socketio-clients: error: (.*)/.exec(err)?.[1] ?? (signal ? `load process killed by ${signal}` : `load process exited ${code}: ${err.trim().split('\n').pop()}`);
+  return { ok: false, error: why };
 }
 
 async function run(server, size) {

@@ -1,5 +1,5 @@
 // Helpers shared by the benchmark harness (scripts/bench/run.mjs) and test/system/bench-smoke: process start/stop by PID,
-// readiness by connecting, free ports, and running the native load generator.
+// readiness by connecting, free ports, and running the load generators.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -91,39 +91,53 @@ export async function stopServer(server) {
   clearTimeout(timer);
 }
 
-// Runs loadgen with --json. onReady fires when a --connect run holds all its connections.
-// Resolves { ok, result, error, stderr }.
-export function runLoadgen(args, { cpu = null, timeoutMs = 120000, onReady } = {}) {
+/**
+ * Runs `command` to its end (SIGKILL after `timeoutMs`; pinned to `cpu` with taskset when given)
+ * and resolves { code, signal, stdout, stderr, result }: `result` is the JSON of the last line
+ * it printed, null when that line is not JSON. `onStderr(all so far)` follows its progress;
+ * `stderrLimit` keeps only the end of a chatty stderr. The load generators (loadgen, fanout,
+ * the socket.io clients) all report this way.
+ */
+export function runJsonProcess(command, args, { cpu = null, cwd, timeoutMs = 120000, onStderr, stderrLimit = Infinity } = {}) {
   return new Promise((resolve) => {
-    const argv = [...args, '--json'];
-    const proc =
-      cpu === null ? spawn(LOADGEN, argv) : spawn('taskset', ['-c', String(cpu), LOADGEN, ...argv]);
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d) => (out += d));
+    const [file, argv] = cpu === null ? [command, args] : ['taskset', ['-c', String(cpu), command, ...args]];
+    const proc = spawn(file, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d) => (stdout += d));
     proc.stderr.on('data', (d) => {
-      err += d;
-      if (onReady && /loadgen: ready:/.test(err)) {
-        const f = onReady;
-        onReady = null;
-        f();
-      }
+      stderr = (stderr + d).slice(-stderrLimit);
+      onStderr?.(stderr);
     });
     const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
     proc.on('close', (code, signal) => {
       clearTimeout(timer);
-      const errorLine = /loadgen: error: (.*)/.exec(err);
       let result = null;
       try {
-        result = JSON.parse(out.trim().split('\n').pop());
+        result = JSON.parse(stdout.trim().split('\n').pop());
       } catch {
-        // no JSON: reported below
+        // no JSON: the caller says why from code, signal and stderr
       }
-      if (code === 0 && result) return resolve({ ok: true, result, stderr: err });
-      const why = errorLine ? errorLine[1] : signal ? `loadgen killed by ${signal} (timeout?)` : `loadgen exited ${code}: ${tail(err)}`;
-      resolve({ ok: false, error: why, stderr: err });
+      resolve({ code, signal, stdout, stderr, result });
     });
   });
+}
+
+// Runs loadgen with --json. onReady fires when a --connect run holds all its connections.
+// Resolves { ok, result, error, stderr }.
+export async function runLoadgen(args, { cpu = null, timeoutMs = 120000, onReady } = {}) {
+  const onStderr = (err) => {
+    if (onReady && /loadgen: ready:/.test(err)) {
+      const f = onReady;
+      onReady = null;
+      f();
+    }
+  };
+  const { code, signal, stderr: err, result } = await runJsonProcess(LOADGEN, [...args, '--json'], { cpu, timeoutMs, onStderr });
+  if (code === 0 && result) return { ok: true, result, stderr: err };
+  const errorLine = /loadgen: error: (.*)/.exec(err);
+  const why = errorLine ? errorLine[1] : signal ? `loadgen killed by ${signal} (timeout?)` : `loadgen exited ${code}: ${tail(err)}`;
+  return { ok: false, error: why, stderr: err };
 }
 
 export function readRssKb(pid) {

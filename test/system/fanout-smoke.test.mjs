@@ -2,35 +2,17 @@
 // server in both modes (wss.publish and the send() loop), briefly; and against a server that loses
 // one message for one subscriber, which the load generator must catch.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it, before } from 'node:test';
 import { WebSocketServer } from '../../dist/index.mjs';
-import { ROOT, buildLoadgen, startServer, stopServer } from '../helpers/loadgen.mjs';
+import { ROOT, buildLoadgen, runJsonProcess, startServer, stopServer } from '../helpers/loadgen.mjs';
 
 const FANOUT = path.join(ROOT, 'native/bench/build/fanout');
 const missingTool = ['make', 'g++'].find((tool) => spawnSync(tool, ['--version']).error?.code === 'ENOENT');
 
-function fanout(args) {
-  return new Promise((resolve) => {
-    const proc = spawn(FANOUT, [...args, '--json']);
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
-    proc.on('close', (code) => {
-      clearTimeout(timer);
-      let result = null;
-      try {
-        result = JSON.parse(out.trim().split('\n').pop());
-      } catch {
-        // none
-      }
-      resolve({ code, result, err });
-    });
-  });
-}
+// The fan-out load generator's run: { code, result, stderr } (runJsonProcess).
+const fanout = (args) => runJsonProcess(FANOUT, [...args, '--json'], { timeoutMs: 60_000 });
 
 describe('bench: fan-out load generator', { timeout: 120_000 }, () => {
   let buildError = null;
@@ -46,7 +28,7 @@ describe('bench: fan-out load generator', { timeout: 120_000 }, () => {
       assert.equal(s.error, undefined, s.error);
       try {
         const r = await fanout(['--port', String(s.port), '--subscribers', '50', '--size', '1024', '--warmup', '0.2', '--duration', '0.5', '--server-pid', String(s.pid)]);
-        assert.equal(r.code, 0, r.err);
+        assert.equal(r.code, 0, r.stderr);
         assert.equal(r.result.mode, 'fanout');
         assert.ok(r.result.deliveries > 0);
         assert.equal(r.result.deliveries % 1, 0);
@@ -77,7 +59,7 @@ describe('bench: fan-out load generator', { timeout: 120_000 }, () => {
     try {
       const r = await fanout(['--port', String(wss.address().port), '--subscribers', '10', '--size', '64', '--warmup', '0.1', '--duration', '0.5']);
       assert.notEqual(r.code, 0);
-      assert.match(r.err, /lost, duplicated or reordered|received \d+ of the/);
+      assert.match(r.stderr, /lost, duplicated or reordered|received \d+ of the/);
     } finally {
       await wss.terminate();
     }
