@@ -335,8 +335,9 @@ void Connection::updateInterest(ConnectionHost& host) {
 }
 
 void Connection::checkBufferedInput(ConnectionHost& host) {
-  if (state != ConnState::CLOSED && !readPaused && !outputPaused && !userPaused && !inflateStalled() &&
-      io().hasBufferedInput()) {
+  // After every ready event: the common case (no transport on the extras) is one pointer test.
+  if (io().hasBufferedInput() && state != ConnState::CLOSED && !readPaused && !outputPaused && !userPaused &&
+      !inflateStalled()) {
     host.owner.onInputBuffered(*this);
   }
 }

@@ -236,7 +236,7 @@ IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
   if (!ssl_) return {IoResult::Status::FAILED, 0};
   const OpenSsl& api = shared_.ssl_;
   Operation operation(*this);
-  bool handshaking = api.SSL_in_init(ssl_);
+  bool wasHandshaking = api.SSL_in_init(ssl_);
   size_t total = 0;
   IoResult::Status end = IoResult::Status::WOULD_BLOCK;
   while (total < capacity) {
@@ -262,18 +262,23 @@ IoResult TlsTransport::read(uint8_t* buffer, size_t capacity) {
     break;
   }
   if (!sendCiphertext()) end = IoResult::Status::FAILED;  // handshake replies, alerts, tickets
-  if (handshaking && !api.SSL_in_init(ssl_)) {
+  bool established = !api.SSL_in_init(ssl_);
+  if (wasHandshaking && established) {
     ++shared_.handshakes;
     noteFreedMemory(HANDSHAKE_TRANSIENT_BYTES);
   }
-  bufferedInput_ = total == capacity && api.SSL_has_pending(ssl_) == 1;
-  if (keys_ && !api.SSL_in_init(ssl_) && !bufferedInput_ && end == IoResult::Status::WOULD_BLOCK &&
-      api.SSL_has_pending(ssl_) == 0) {
-    handOver();
-  }
+  bool pending = api.SSL_has_pending(ssl_) == 1;
+  bufferedInput_ = total == capacity && pending;
+  if (keys_ && established && !pending && end == IoResult::Status::WOULD_BLOCK) handOver();
+  return finishRead(total, end);
+}
+
+// A read that met the end (or a failure) after returning data reports the data now and the end
+// on the next read, which the Server makes next turn (hasBufferedInput()).
+IoResult TlsTransport::finishRead(size_t total, IoResult::Status end) {
   if (total == 0) return {end, 0};
   if (end != IoResult::Status::WOULD_BLOCK) {
-    latched_ = end;  // reported by the next read, which the Server makes next turn
+    latched_ = end;
     bufferedInput_ = true;
   }
   return {IoResult::Status::OK, total};

@@ -124,6 +124,7 @@ class TlsTransport final : public Transport {
   static void onKeylog(const SSL* ssl, const char* line);
   static void onMessage(int writing, int version, int contentType, const void* data, size_t length, SSL* ssl, void* arg);
   IoResult readRecords(uint8_t* buffer, size_t capacity);
+  IoResult finishRead(size_t total, IoResult::Status end);
   void handOver();
   bool encrypt(const uint8_t* data, size_t length);
   // Sends the pending ciphertext, then the operation's (the rest of which becomes pending).

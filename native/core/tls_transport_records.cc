@@ -74,9 +74,10 @@ IoResult TlsTransport::readRecords(uint8_t* buffer, size_t capacity) {
     if (n == 0) {
       end = IoResult::Status::END;  // a FIN (after close_notify or not: the close handshake decides)
     } else if (n < 0) {
+      // Drained (or failed). What is left in `in` is an incomplete record: complete ones were
+      // opened above, and no recv is made while the reader's buffer is full.
       if (errno != EAGAIN && errno != EWOULDBLOCK) end = IoResult::Status::FAILED;
-      if (end == IoResult::Status::WOULD_BLOCK) drained = true;
-      if (in.empty() || Tls13Records::recordLength(in.data(), in.size()) == 0) break;
+      break;
     } else if (static_cast<size_t>(n) < RECORD_READ) {
       drained = true;  // the kernel had no more (epoll reports what comes next)
     }
@@ -91,12 +92,7 @@ IoResult TlsTransport::readRecords(uint8_t* buffer, size_t capacity) {
   bufferedInput_ = completeWaiting || (buffers_ && buffers_->leftoverBegin < buffers_->leftover.size());
   releaseBuffersIfEmpty();
   if (!sendCiphertext()) end = IoResult::Status::FAILED;  // a KeyUpdate's answer
-  if (total == 0) return {end, 0};
-  if (end != IoResult::Status::WOULD_BLOCK) {
-    latched_ = end;  // reported by the next read, which the Server makes next turn
-    bufferedInput_ = true;
-  }
-  return {IoResult::Status::OK, total};
+  return finishRead(total, end);
 }
 
 }  // namespace epollws
