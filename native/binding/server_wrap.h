@@ -66,6 +66,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value getTicketKeys(const Napi::CallbackInfo& info);
   Napi::Value setTicketKeys(const Napi::CallbackInfo& info);
   Napi::Value tlsSession(const Napi::CallbackInfo& info);
+  // The server's certificates; nullptr once destroyed or without the `tls` option.
+  TlsContextSet* tlsContexts() const { return destroyed_ ? nullptr : server_->tls(); }
   // Streams (stream_wrap.cc).
   Napi::Value setStreamHandler(const Napi::CallbackInfo& info);
   Napi::Value attachStream(const Napi::CallbackInfo& info);

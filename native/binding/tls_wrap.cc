@@ -87,7 +87,7 @@ Napi::Value ServerWrap::useTls(const Napi::CallbackInfo& info) {
 // addServerName(name, config) / setSecureContext(config): throw EPOLLWS_TLS_CONFIG if refused.
 Napi::Value ServerWrap::addServerName(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  TlsContextSet* contexts = destroyed_ ? nullptr : server_->tls();
+  TlsContextSet* contexts = tlsContexts();
   if (!contexts) return throwTlsError(env, "EPOLLWS_TLS_CONFIG", "the server has no TLS");
   std::string name = stringOrEmpty(info[0]);
   std::string error;
@@ -98,14 +98,14 @@ Napi::Value ServerWrap::addServerName(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ServerWrap::removeServerName(const Napi::CallbackInfo& info) {
-  TlsContextSet* contexts = destroyed_ ? nullptr : server_->tls();
+  TlsContextSet* contexts = tlsContexts();
   bool removed = contexts && contexts->removeServerName(stringOrEmpty(info[0]));
   return Napi::Boolean::New(info.Env(), removed);
 }
 
 Napi::Value ServerWrap::setSecureContext(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  TlsContextSet* contexts = destroyed_ ? nullptr : server_->tls();
+  TlsContextSet* contexts = tlsContexts();
   if (!contexts) return throwTlsError(env, "EPOLLWS_TLS_CONFIG", "the server has no TLS");
   std::string error;
   if (!contexts->setDefault(configFrom(info[0].As<Napi::Object>()), error)) {
@@ -116,7 +116,7 @@ Napi::Value ServerWrap::setSecureContext(const Napi::CallbackInfo& info) {
 
 // getTicketKeys() -> Buffer (48 bytes) | undefined; setTicketKeys(buffer)
 Napi::Value ServerWrap::getTicketKeys(const Napi::CallbackInfo& info) {
-  TlsContextSet* contexts = destroyed_ ? nullptr : server_->tls();
+  TlsContextSet* contexts = tlsContexts();
   if (!contexts) return info.Env().Undefined();
   const auto& keys = contexts->ticketKeys();
   return Napi::Buffer<uint8_t>::Copy(info.Env(), keys.data(), keys.size());
@@ -124,7 +124,7 @@ Napi::Value ServerWrap::getTicketKeys(const Napi::CallbackInfo& info) {
 
 Napi::Value ServerWrap::setTicketKeys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  TlsContextSet* contexts = destroyed_ ? nullptr : server_->tls();
+  TlsContextSet* contexts = tlsContexts();
   if (!contexts) return throwTlsError(env, "EPOLLWS_TLS_CONFIG", "the server has no TLS");
   if (!info[0].IsBuffer()) return throwTlsError(env, "EPOLLWS_TLS_CONFIG", "ticketKeys must be a Buffer");
   Napi::Buffer<uint8_t> keys = info[0].As<Napi::Buffer<uint8_t>>();
